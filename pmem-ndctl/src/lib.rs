@@ -1,0 +1,1 @@
+//! `pmem-ndctl`: a safe API over libndctl.
