@@ -33,12 +33,17 @@ fn main() {
         .default_enum_style(bindgen::EnumVariation::Consts)
         .layout_tests(false)
         .generate_comments(false);
-    for p in ndctl.include_paths.iter().chain(daxctl.include_paths.iter()) {
+    for p in ndctl
+        .include_paths
+        .iter()
+        .chain(daxctl.include_paths.iter())
+    {
         builder = builder.clang_arg(format!("-I{}", p.display()));
     }
     // bindgen panics when it cannot load libclang; turn that into the one-line message.
     std::panic::set_hook(Box::new(|_| {}));
-    let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || builder.generate()));
+    let generated =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || builder.generate()));
     let _ = std::panic::take_hook();
     let bindings = match generated {
         Ok(Ok(b)) => b,

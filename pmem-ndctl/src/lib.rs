@@ -1,1 +1,14 @@
 //! `pmem-ndctl`: a safe API over libndctl.
+//!
+//! Modules:
+//! - [`error`]: the crate's error type and its kinds;
+//! - [`size`]: byte sizes, parsed and printed like ndctl;
+//! - [`types`]: namespace modes, map locations, region types, states.
+
+pub mod error;
+pub mod size;
+pub mod types;
+
+pub use error::{Error, ErrorKind, Result};
+pub use size::Size;
+pub use types::{MapLocation, Mode, RegionType, State};
