@@ -1,0 +1,1 @@
+//! The namespace allocator: region model, simulator backend and placement policies.
