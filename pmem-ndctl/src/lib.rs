@@ -14,3 +14,4 @@ pub mod types;
 pub use error::{Error, ErrorKind, Result};
 pub use size::Size;
 pub use types::{MapLocation, Mode, RegionType, State};
+pub use alloc::{Allocator, Backend, BestFit, CapacityReport, FirstFit, Layout, Simulator};

@@ -1,0 +1,109 @@
+//! The backend trait the allocator and the CSI driver talk to, and the records it exchanges.
+//!
+//! Two implementations: the in-memory [`Simulator`](super::Simulator) and
+//! the real one over libndctl. What a libndctl implementation fills in:
+//! - [`RegionGeometry`]: `ndctl_region_get_devname`, `_get_resource` (base),
+//!   `_get_size`, `_get_align`, `_get_interleave_ways`, and the label state
+//!   of its DIMMs;
+//! - [`RegionState::available_size`] / [`RegionState::max_available_extent`]:
+//!   `ndctl_region_get_available_size` / `_get_max_available_extent`;
+//! - [`NamespaceInfo`]: `ndctl_namespace_get_devname`, `_get_alt_name`,
+//!   `_get_resource` minus the region's resource (offset), `_get_size`, the
+//!   mode, and the usable size of its block or dax device. Idle seed
+//!   namespaces (size 0) are left out.
+
+use super::geometry::RegionGeometry;
+use super::layout::Layout;
+use super::region::{Extent, RegionModel};
+use crate::error::Result;
+use serde::{Deserialize, Serialize};
+
+/// A namespace as a backend reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceInfo {
+    /// The kernel's device name, e.g. `namespace0.3` (read, never guessed).
+    pub dev: String,
+    /// The alternate name given at creation (empty if none).
+    pub name: String,
+    /// Offset of its first byte from the start of the region.
+    pub offset: u64,
+    /// Raw size in bytes.
+    pub size: u64,
+    /// Bytes its block or dax device exposes.
+    pub usable: u64,
+    /// How it is set up.
+    pub layout: Layout,
+}
+
+impl NamespaceInfo {
+    /// The extent it occupies.
+    pub fn extent(&self) -> Extent {
+        Extent {
+            offset: self.offset,
+            size: self.size,
+        }
+    }
+}
+
+/// A region and its namespaces, as a backend reports them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionState {
+    /// The region's geometry.
+    pub geometry: RegionGeometry,
+    /// Total free bytes, as the kernel reports it.
+    pub available_size: u64,
+    /// Largest contiguous free bytes, as the kernel reports it.
+    pub max_available_extent: u64,
+    /// Its namespaces (non-empty ones), sorted by offset.
+    pub namespaces: Vec<NamespaceInfo>,
+}
+
+impl RegionState {
+    /// The extent map of this region, for placement decisions.
+    pub fn model(&self) -> Result<RegionModel> {
+        RegionModel::with_extents(
+            self.geometry.clone(),
+            self.namespaces.iter().map(NamespaceInfo::extent),
+        )
+    }
+}
+
+/// What to create: a name, a raw size and a layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateRequest {
+    /// The alternate name to store in the label (1 to 63 bytes).
+    pub name: String,
+    /// Raw namespace size in bytes (as `ndctl create-namespace --size`).
+    pub size: u64,
+    /// Mode and mode parameters.
+    pub layout: Layout,
+}
+
+/// What the allocator needs from the machine (or from a simulation of it).
+///
+/// Implementations follow the kernel: `create` puts the namespace where
+/// `scan_allocate` does (the lowest aligned hole that holds it), checks
+/// sizes with [`Layout::check`] so that refusals read the same everywhere,
+/// and on failure leaves the region as it was.
+pub trait Backend {
+    /// Every region, with its namespaces.
+    fn regions(&self) -> Result<Vec<RegionState>>;
+
+    /// Creates a namespace in `region` and returns it as now reported.
+    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<NamespaceInfo>;
+
+    /// Destroys namespace `dev` (its device name) of `region`.
+    fn destroy(&mut self, region: &str, dev: &str) -> Result<()>;
+}
+
+impl<B: Backend + ?Sized> Backend for &mut B {
+    fn regions(&self) -> Result<Vec<RegionState>> {
+        (**self).regions()
+    }
+    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<NamespaceInfo> {
+        (**self).create(region, request)
+    }
+    fn destroy(&mut self, region: &str, dev: &str) -> Result<()> {
+        (**self).destroy(region, dev)
+    }
+}

@@ -1,0 +1,244 @@
+//! The in-memory simulator backend: regions that follow the kernel's placement, sizes and refusals.
+
+use super::backend::{Backend, CreateRequest, NamespaceInfo, RegionState};
+use super::geometry::{align_up, validate_name, Labels, RegionGeometry};
+use super::layout::Layout;
+use super::region::{Extent, RegionModel};
+use crate::error::{Error, Result};
+use crate::size::Size;
+use crate::types::Mode;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SimRegion {
+    geometry: RegionGeometry,
+    /// The next namespace id: like the kernel's seeds, ids are not reused at once.
+    next_id: u64,
+    namespaces: Vec<NamespaceInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SimState {
+    regions: Vec<SimRegion>,
+}
+
+/// An in-memory machine: regions of given sizes whose namespaces are placed,
+/// sized and refused as the kernel would. Its state saves to and loads from JSON.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    state: SimState,
+    models: Vec<RegionModel>,
+}
+
+/// Parses a region list: `COUNTxSIZE` (`4x64G`) or sizes separated by commas (`1920M,1920M`).
+pub fn parse_region_sizes(spec: &str) -> Result<Vec<u64>> {
+    let bad = |why: String| Error::invalid(format!("regions '{spec}'"), why);
+    let size = |s: &str| {
+        s.parse::<Size>()
+            .map(Size::bytes)
+            .map_err(|e| bad(e.to_string()))
+    };
+    let sizes = match spec.split_once(['x', 'X']) {
+        Some((count, each)) => {
+            let n: usize = count
+                .trim()
+                .parse()
+                .map_err(|_| bad(format!("'{count}' is not a region count")))?;
+            vec![size(each)?; n]
+        }
+        None => spec.split(',').map(size).collect::<Result<_>>()?,
+    };
+    if sizes.is_empty() || sizes.contains(&0) {
+        return Err(bad("expected at least one region, none of size 0".into()));
+    }
+    Ok(sizes)
+}
+
+impl Simulator {
+    /// Labelled regions `region0`, `region1`, … of the given sizes, placed at
+    /// 1 GiB-aligned physical addresses from 4 GiB up as QEMU places DIMMs.
+    pub fn from_sizes(sizes: &[u64]) -> Result<Self> {
+        let mut base = 4u64 << 30;
+        let mut geometries = Vec::with_capacity(sizes.len());
+        for (i, &size) in sizes.iter().enumerate() {
+            geometries.push(RegionGeometry::labelled(format!("region{i}"), base, size));
+            base = align_up(base.saturating_add(size), 1 << 30).unwrap_or(u64::MAX);
+        }
+        Simulator::new(geometries)
+    }
+
+    /// Regions of the given geometries. A label-less region starts with its
+    /// one raw namespace covering it whole, as the kernel shows it.
+    pub fn new(geometries: Vec<RegionGeometry>) -> Result<Self> {
+        let regions = geometries
+            .into_iter()
+            .enumerate()
+            .map(|(i, geometry)| {
+                let mut r = SimRegion {
+                    next_id: 0,
+                    namespaces: Vec::new(),
+                    geometry,
+                };
+                if r.geometry.labels == Labels::None {
+                    let dev = format!("namespace{}.0", region_number(&r.geometry.name, i));
+                    r.next_id = 1;
+                    r.namespaces.push(NamespaceInfo {
+                        dev,
+                        name: String::new(),
+                        offset: 0,
+                        size: r.geometry.size,
+                        usable: r.geometry.size,
+                        layout: Layout::new(Mode::Raw),
+                    });
+                }
+                r
+            })
+            .collect();
+        Simulator::from_state(SimState { regions })
+    }
+
+    fn from_state(state: SimState) -> Result<Self> {
+        let mut names = HashSet::new();
+        let mut devs = HashSet::new();
+        let mut models = Vec::with_capacity(state.regions.len());
+        for r in &state.regions {
+            if !names.insert(r.geometry.name.clone()) {
+                return Err(Error::invalid(&r.geometry.name, "region listed twice"));
+            }
+            for ns in &r.namespaces {
+                if !devs.insert(ns.dev.clone()) {
+                    return Err(Error::invalid(&ns.dev, "namespace listed twice"));
+                }
+            }
+            models.push(RegionModel::with_extents(
+                r.geometry.clone(),
+                r.namespaces.iter().map(NamespaceInfo::extent),
+            )?);
+        }
+        let mut sim = Simulator { state, models };
+        for r in &mut sim.state.regions {
+            r.namespaces.sort_by_key(|n| n.offset);
+        }
+        Ok(sim)
+    }
+
+    /// Loads a state saved by [`Simulator::to_json`], checking it is coherent.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let state: SimState = serde_json::from_str(text)
+            .map_err(|e| Error::invalid("simulator state", e.to_string()))?;
+        Simulator::from_state(state)
+    }
+
+    /// The whole state as JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(&self.state)
+            .expect("the state holds only strings and integers, which always serialise")
+    }
+
+    /// The extent models of the regions, in order.
+    pub fn models(&self) -> &[RegionModel] {
+        &self.models
+    }
+
+    fn index(&self, region: &str) -> Result<usize> {
+        self.state
+            .regions
+            .iter()
+            .position(|r| r.geometry.name == region)
+            .ok_or_else(|| Error::NotFound {
+                object: region.to_string(),
+            })
+    }
+}
+
+fn region_number(name: &str, index: usize) -> String {
+    match name.strip_prefix("region") {
+        Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => n.to_string(),
+        _ => index.to_string(),
+    }
+}
+
+impl Backend for Simulator {
+    fn regions(&self) -> Result<Vec<RegionState>> {
+        Ok(self
+            .state
+            .regions
+            .iter()
+            .zip(&self.models)
+            .map(|(r, m)| RegionState {
+                geometry: r.geometry.clone(),
+                available_size: m.available_size(),
+                max_available_extent: m.max_available_extent(),
+                namespaces: r.namespaces.clone(),
+            })
+            .collect())
+    }
+
+    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<NamespaceInfo> {
+        let i = self.index(region)?;
+        validate_name(&request.name)?;
+        let model = &mut self.models[i];
+        let layout = request.layout;
+        layout.check(model.geometry(), request.size)?;
+        let Some(hole) = model.first_fit(request.size) else {
+            return Err(Error::NoSpace {
+                object: region.to_string(),
+                requested: Size(request.size),
+                largest: Size(model.largest_for(&layout)),
+            });
+        };
+        // The kernel checks pfn/dax metadata at enable time, where the
+        // physical start is known; ndctl then rolls the namespace back.
+        let usable = layout
+            .usable(model.geometry(), hole.offset, request.size)
+            .ok_or_else(|| Error::Io {
+                object: region.to_string(),
+                op: format!(
+                    "enable {} namespace of {} at offset {:#x}",
+                    layout.mode,
+                    Size(request.size),
+                    hole.offset
+                ),
+                errno: libc::ENXIO,
+            })?;
+        model.insert(Extent {
+            offset: hole.offset,
+            size: request.size,
+        })?;
+        let r = &mut self.state.regions[i];
+        let ns = NamespaceInfo {
+            dev: format!("namespace{}.{}", region_number(region, i), r.next_id),
+            name: request.name.clone(),
+            offset: hole.offset,
+            size: request.size,
+            usable,
+            layout,
+        };
+        r.next_id += 1;
+        let at = r.namespaces.partition_point(|n| n.offset < ns.offset);
+        r.namespaces.insert(at, ns.clone());
+        Ok(ns)
+    }
+
+    fn destroy(&mut self, region: &str, dev: &str) -> Result<()> {
+        let i = self.index(region)?;
+        let r = &mut self.state.regions[i];
+        let at = r
+            .namespaces
+            .iter()
+            .position(|n| n.dev == dev)
+            .ok_or_else(|| Error::NotFound {
+                object: dev.to_string(),
+            })?;
+        if r.geometry.labels == Labels::None {
+            return Err(Error::invalid(
+                dev,
+                "the namespace of a label-less region cannot be destroyed",
+            ));
+        }
+        let ns = r.namespaces.remove(at);
+        self.models[i].remove(ns.offset);
+        Ok(())
+    }
+}
