@@ -1,0 +1,605 @@
+//! Namespaces (`namespace0.1`): what ndctl lists about them, and the create and destroy sequences.
+
+use crate::ctx::Context;
+use crate::error::{Error, Result};
+use crate::iter::{object, string};
+use crate::personality::{check, Btt, Dax, Pfn};
+use crate::size::Size;
+use crate::types::{MapLocation, Mode};
+use crate::validate::{self, Plan, RegionRules, Request};
+use std::ptr::NonNull;
+
+object!(
+    /// A namespace: a contiguous extent of a region with a personality.
+    Namespace, Namespaces, pmem_sys::ndctl_namespace
+);
+
+/// Everything `ndctl list -N -v` prints about a namespace, read at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceInfo {
+    /// Device name, e.g. `namespace0.1`.
+    pub dev: String,
+    /// The region it belongs to, e.g. `region0`.
+    pub region: String,
+    /// The personality.
+    pub mode: Mode,
+    /// Where the page map lives (fsdax and devdax only).
+    pub map: Option<MapLocation>,
+    /// Usable size, bytes: the personality's size (fsdax, devdax, sector) or the raw size.
+    pub size: u64,
+    /// Raw capacity taken from the region, bytes.
+    pub raw_size: u64,
+    /// Physical start address, when readable (root only).
+    pub resource: Option<u64>,
+    /// The uuid ndctl prints (the personality's, or the namespace's for raw).
+    pub uuid: Option<String>,
+    /// The namespace's own uuid when a personality has another one.
+    pub raw_uuid: Option<String>,
+    /// Logical sector size (not for devdax).
+    pub sector_size: Option<u32>,
+    /// Mapping alignment (fsdax and devdax).
+    pub align: Option<u64>,
+    /// Block device, e.g. `pmem0.1` or `pmem0.1s`.
+    pub blockdev: Option<String>,
+    /// Character device for devdax, e.g. `dax0.1`.
+    pub chardev: Option<String>,
+    /// The name given at creation.
+    pub name: Option<String>,
+    /// NUMA node.
+    pub numa_node: Option<u32>,
+    /// Target NUMA node.
+    pub target_node: Option<u32>,
+    /// Whether the namespace (or its personality) is active.
+    pub active: bool,
+    /// Whether this is an idle seed or otherwise unconfigured (size 0) namespace.
+    pub idle: bool,
+}
+
+/// A request for a new namespace; see [`Context::create_namespace`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceSpec {
+    /// The region to carve it from (`region0` or `0`).
+    pub region: String,
+    /// The personality.
+    pub mode: Mode,
+    /// Raw capacity to take from the region; `None` takes the largest free extent.
+    pub size: Option<Size>,
+    /// A name (up to 63 bytes).
+    pub name: Option<String>,
+    /// Mapping alignment (fsdax and devdax; default 2 MiB).
+    pub align: Option<Size>,
+    /// Page-map location (fsdax and devdax; default `dev`).
+    pub map: Option<MapLocation>,
+    /// Sector size (default: 4096 for sector, the kernel's otherwise).
+    pub sector_size: Option<u32>,
+    #[doc(hidden)]
+    /// Test hook: fail the create sequence after this many steps, to prove the rollback.
+    pub fail_after_step: Option<u32>,
+}
+
+impl NamespaceSpec {
+    /// A request for `size` bytes of raw capacity from `region` in `mode`.
+    pub fn new(region: impl Into<String>, mode: Mode, size: Size) -> Self {
+        NamespaceSpec {
+            region: region.into(),
+            mode,
+            size: Some(size),
+            name: None,
+            align: None,
+            map: None,
+            sector_size: None,
+            fail_after_step: None,
+        }
+    }
+
+    /// Sets the name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+fn uuid_of(get: impl FnOnce(*mut u8)) -> Option<String> {
+    let mut u = [0u8; 16];
+    get(u.as_mut_ptr());
+    (u != [0u8; 16]).then(|| crate::uuid::format(&u))
+}
+
+impl<'ctx> Namespace<'ctx> {
+    /// The device name, e.g. `namespace0.1`.
+    pub fn name(&self) -> String {
+        // SAFETY: the namespace is alive for 'ctx; libndctl owns the string.
+        unsafe { string(pmem_sys::ndctl_namespace_get_devname(self.ptr())) }.unwrap_or_default()
+    }
+
+    /// The kernel's id within its region (the `M` of `namespaceN.M`).
+    pub fn id(&self) -> u32 {
+        // SAFETY: the namespace is alive for 'ctx.
+        unsafe { pmem_sys::ndctl_namespace_get_id(self.ptr()) }
+    }
+
+    /// Raw capacity, bytes (0 for an idle seed).
+    pub fn size(&self) -> u64 {
+        // SAFETY: as above.
+        unsafe { pmem_sys::ndctl_namespace_get_size(self.ptr()) }
+    }
+
+    /// The personality; an unknown or negative kernel value is an error.
+    pub fn mode(&self) -> Result<Mode> {
+        // SAFETY: as above.
+        let m = unsafe { pmem_sys::ndctl_namespace_get_mode(self.ptr()) };
+        match m {
+            pmem_sys::NDCTL_NS_MODE_FSDAX => Ok(Mode::Fsdax),
+            pmem_sys::NDCTL_NS_MODE_DEVDAX => Ok(Mode::Devdax),
+            pmem_sys::NDCTL_NS_MODE_SECTOR => Ok(Mode::Sector),
+            pmem_sys::NDCTL_NS_MODE_RAW => Ok(Mode::Raw),
+            other => Err(Error::invalid(
+                self.name(),
+                format!("the kernel reports an unknown mode ({})", other as i32),
+            )),
+        }
+    }
+
+    /// Whether the namespace or its personality is enabled.
+    pub fn is_active(&self) -> bool {
+        // SAFETY: as above.
+        unsafe { pmem_sys::ndctl_namespace_is_active(self.ptr()) }
+    }
+
+    /// Whether it is an unconfigured seed (free to be set up).
+    pub fn is_idle(&self) -> bool {
+        // SAFETY: as above.
+        unsafe { pmem_sys::ndctl_namespace_is_configuration_idle(self.ptr()) == 1 }
+    }
+
+    /// Whether this is a label-less ("io") namespace.
+    pub fn is_label_less(&self) -> bool {
+        // SAFETY: as above.
+        unsafe {
+            pmem_sys::ndctl_namespace_get_type(self.ptr()) == pmem_sys::ND_DEVICE_NAMESPACE_IO
+        }
+    }
+
+    /// Physical start address, when readable (root only).
+    pub fn resource(&self) -> Option<u64> {
+        // SAFETY: as above.
+        let r = unsafe { pmem_sys::ndctl_namespace_get_resource(self.ptr()) };
+        (r != u64::MAX).then_some(r)
+    }
+
+    /// The alternative name given at creation.
+    pub fn alt_name(&self) -> Option<String> {
+        // SAFETY: as above.
+        unsafe { string(pmem_sys::ndctl_namespace_get_alt_name(self.ptr())) }
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The fsdax personality, when the namespace has one.
+    pub fn pfn(&self) -> Option<Pfn<'ctx>> {
+        // SAFETY: the namespace is alive; its personality, if any, too.
+        NonNull::new(unsafe { pmem_sys::ndctl_namespace_get_pfn(self.ptr()) }).map(Pfn::from_raw)
+    }
+
+    /// The devdax personality, when the namespace has one.
+    pub fn dax(&self) -> Option<Dax<'ctx>> {
+        // SAFETY: as above.
+        NonNull::new(unsafe { pmem_sys::ndctl_namespace_get_dax(self.ptr()) }).map(Dax::from_raw)
+    }
+
+    /// The sector personality, when the namespace has one.
+    pub fn btt(&self) -> Option<Btt<'ctx>> {
+        // SAFETY: as above.
+        NonNull::new(unsafe { pmem_sys::ndctl_namespace_get_btt(self.ptr()) }).map(Btt::from_raw)
+    }
+
+    fn own_block_device(&self) -> Option<String> {
+        // SAFETY: the namespace is alive; libndctl owns the string.
+        unsafe { string(pmem_sys::ndctl_namespace_get_block_device(self.ptr())) }
+            .filter(|s| !s.is_empty())
+    }
+
+    fn sector_sizes(&self) -> Vec<u32> {
+        // SAFETY: the namespace is alive; indices are below the reported count.
+        unsafe {
+            let n = pmem_sys::ndctl_namespace_get_num_sector_sizes(self.ptr());
+            (0..n)
+                .map(|i| pmem_sys::ndctl_namespace_get_supported_sector_size(self.ptr(), i))
+                .collect()
+        }
+    }
+
+    /// Reads everything `ndctl list` reports, with the same meaning.
+    pub fn info(&self) -> Result<NamespaceInfo> {
+        let p = self.ptr();
+        let mode = self.mode()?;
+        let (btt, pfn, dax) = (self.btt(), self.pfn(), self.dax());
+        let raw_uuid = uuid_of(|u| {
+            // SAFETY: the namespace is alive; `u` points to the 16 bytes libndctl writes.
+            unsafe { pmem_sys::ndctl_namespace_get_uuid(p, u) }
+        });
+        let mut info = NamespaceInfo {
+            dev: self.name(),
+            // SAFETY: the namespace's region is alive with it.
+            region: unsafe {
+                string(pmem_sys::ndctl_region_get_devname(
+                    pmem_sys::ndctl_namespace_get_region(p),
+                ))
+            }
+            .unwrap_or_default(),
+            mode,
+            map: None,
+            size: self.size(),
+            raw_size: self.size(),
+            resource: self.resource(),
+            uuid: None,
+            raw_uuid: None,
+            sector_size: None,
+            align: None,
+            blockdev: None,
+            chardev: None,
+            name: self.alt_name(),
+            // SAFETY: as above.
+            numa_node: u32::try_from(unsafe { pmem_sys::ndctl_namespace_get_numa_node(p) }).ok(),
+            // SAFETY: as above.
+            target_node: u32::try_from(unsafe { pmem_sys::ndctl_namespace_get_target_node(p) })
+                .ok(),
+            active: self.is_active(),
+            idle: self.is_idle(),
+        };
+        match (mode, &pfn, &dax, &btt) {
+            (Mode::Fsdax, Some(pfn), _, _) => {
+                info.size = pfn.size();
+                info.map = pfn.location();
+            }
+            (Mode::Fsdax, None, _, _) => info.map = Some(MapLocation::Mem),
+            (Mode::Devdax, _, Some(dax), _) => {
+                info.size = dax.size();
+                info.map = dax.location();
+            }
+            (Mode::Sector, _, _, Some(btt)) => info.size = btt.size(),
+            (Mode::Devdax, _, None, _) | (Mode::Sector, _, _, None) => {
+                return Err(Error::invalid(
+                    &info.dev,
+                    format!("{mode} namespace without its personality device"),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(btt) = &btt {
+            info.uuid = Some(crate::uuid::format(&btt.uuid()));
+            info.raw_uuid = raw_uuid;
+            info.blockdev = btt.block_device();
+            info.sector_size = Some(btt.sector_size());
+        } else if let Some(pfn) = &pfn {
+            info.uuid = Some(crate::uuid::format(&pfn.uuid()));
+            info.raw_uuid = raw_uuid;
+            info.align = Some(pfn.align()).filter(|a| *a != 0);
+            info.blockdev = pfn.block_device();
+        } else if let Some(dax) = &dax {
+            info.uuid = Some(crate::uuid::format(&dax.uuid()));
+            info.raw_uuid = raw_uuid;
+            info.align = Some(dax.align()).filter(|a| *a != 0);
+            info.chardev = dax.char_device();
+        } else {
+            if !self.is_label_less() {
+                let mut u = [0u8; 16];
+                // SAFETY: `u` is the 16-byte uuid_t libndctl writes.
+                unsafe { pmem_sys::ndctl_namespace_get_uuid(p, u.as_mut_ptr()) };
+                info.uuid = Some(crate::uuid::format(&u));
+            }
+            info.blockdev = self.own_block_device();
+        }
+        if btt.is_none() && dax.is_none() {
+            // SAFETY: the namespace is alive.
+            let s = unsafe { pmem_sys::ndctl_namespace_get_sector_size(p) };
+            info.sector_size = Some(if s == 0 || s == u32::MAX { 512 } else { s });
+        }
+        Ok(info)
+    }
+
+    /// Why the namespace cannot be disabled right now, or `None` if it can:
+    /// its block device is mounted or held (by device-mapper, for example), or
+    /// its device-dax character device is open or mapped by a process.
+    pub fn busy_reason(&self) -> Option<String> {
+        let blockdev = self
+            .btt()
+            .and_then(|b| b.block_device())
+            .or_else(|| self.pfn().and_then(|p| p.block_device()))
+            .or_else(|| self.own_block_device());
+        if let Some(bdev) = blockdev.filter(|_| self.is_active()) {
+            return crate::busy::block_device(&bdev);
+        }
+        if let Some(cdev) = self.dax().and_then(|d| d.char_device()) {
+            return crate::busy::char_device(&cdev);
+        }
+        None
+    }
+
+    /// Sets up this idle seed as `plan` says (uuid, name, size, sector size,
+    /// mode, personality, enable), counting steps for the test hook.
+    fn setup(&self, region: &crate::Region<'ctx>, spec: &NamespaceSpec, plan: &Plan) -> Result<()> {
+        let n = self.name();
+        let p = self.ptr();
+        let mut step = 0u32;
+        let mut next = |what: &str| -> Result<()> {
+            step += 1;
+            if spec.fail_after_step.is_some_and(|f| step > f) {
+                return Err(Error::Io {
+                    object: n.clone(),
+                    op: format!("{what} (injected failure)"),
+                    errno: libc::EIO,
+                });
+            }
+            Ok(())
+        };
+        let mut uuid = crate::uuid::new_v4()?;
+        next("set uuid")?;
+        // SAFETY: the seed is alive and idle; the setter copies the 16 bytes.
+        check(&n, "set uuid", unsafe {
+            pmem_sys::ndctl_namespace_set_uuid(p, uuid.as_mut_ptr())
+        })?;
+        if let Some(name) = &spec.name {
+            next("set name")?;
+            let c = std::ffi::CString::new(name.as_str())
+                .map_err(|_| Error::invalid(&spec.region, "namespace name contains a NUL byte"))?;
+            // SAFETY: `c` is a NUL-terminated string alive across the call.
+            check(&n, "set name", unsafe {
+                pmem_sys::ndctl_namespace_set_alt_name(p, c.as_ptr())
+            })?;
+        }
+        next("set size")?;
+        // SAFETY: the seed is alive; the kernel allocates the extent.
+        let rc = unsafe { pmem_sys::ndctl_namespace_set_size(p, plan.size) };
+        if rc == -libc::ENOSPC {
+            return Err(Error::NoSpace {
+                object: region.name(),
+                requested: Size(plan.size),
+                largest: Size(region.max_available_extent().unwrap_or(0)),
+            });
+        }
+        check(&n, "set size", rc)?;
+        if let Some(s) = plan.sector_size {
+            if self.sector_sizes().contains(&s) {
+                next("set sector size")?;
+                // SAFETY: the namespace is alive; the size is one it lists.
+                check(&n, "set sector size", unsafe {
+                    pmem_sys::ndctl_namespace_set_sector_size(p, s)
+                })?;
+            } else if spec.mode != Mode::Sector && s != 512 {
+                return Err(Error::invalid(
+                    &n,
+                    format!("sector size {s} is not supported"),
+                ));
+            }
+        }
+        next("set mode")?;
+        let raw_mode = match spec.mode {
+            Mode::Fsdax => pmem_sys::NDCTL_NS_MODE_FSDAX,
+            Mode::Devdax => pmem_sys::NDCTL_NS_MODE_DEVDAX,
+            Mode::Sector => pmem_sys::NDCTL_NS_MODE_SECTOR,
+            Mode::Raw => pmem_sys::NDCTL_NS_MODE_RAW,
+        };
+        // SAFETY: the namespace is alive. Older kernels lack the attribute,
+        // as ndctl notes, so the result is advisory.
+        unsafe { pmem_sys::ndctl_namespace_set_enforce_mode(p, raw_mode) };
+        let personality_uuid = crate::uuid::new_v4()?;
+        let map = plan.map.unwrap_or(MapLocation::Dev);
+        next("enable")?;
+        match spec.mode {
+            Mode::Fsdax => seed(region.name(), "pfn", || {
+                // SAFETY: the region is alive; its pfn seed is on its pfn list.
+                NonNull::new(unsafe { pmem_sys::ndctl_region_get_pfn_seed(region.ptr()) })
+                    .map(Pfn::from_raw)
+            })?
+            .setup(self, &personality_uuid, map, plan.align),
+            Mode::Devdax => seed(region.name(), "dax", || {
+                // SAFETY: as above, for the dax seed.
+                NonNull::new(unsafe { pmem_sys::ndctl_region_get_dax_seed(region.ptr()) })
+                    .map(Dax::from_raw)
+            })?
+            .setup(self, &personality_uuid, map, plan.align),
+            Mode::Sector => seed(region.name(), "btt", || {
+                // SAFETY: as above, for the btt seed.
+                NonNull::new(unsafe { pmem_sys::ndctl_region_get_btt_seed(region.ptr()) })
+                    .map(Btt::from_raw)
+            })?
+            .setup(self, &personality_uuid, plan.sector_size.unwrap_or(4096)),
+            // SAFETY: the namespace is alive and configured.
+            Mode::Raw => check(&n, "enable", unsafe { pmem_sys::ndctl_namespace_enable(p) }),
+        }
+    }
+}
+
+fn seed<T>(region: String, kind: &str, get: impl FnOnce() -> Option<T>) -> Result<T> {
+    get().ok_or_else(|| Error::Io {
+        object: region,
+        op: format!("find the {kind} seed (is the kernel module loaded?)"),
+        errno: libc::ENXIO,
+    })
+}
+
+/// Reads what validation needs from a live region.
+fn rules(region: &crate::Region<'_>) -> RegionRules {
+    // SAFETY: the region is alive; seeds are on its lists.
+    let pfn = NonNull::new(unsafe { pmem_sys::ndctl_region_get_pfn_seed(region.ptr()) })
+        .map(Pfn::from_raw);
+    // SAFETY: as above.
+    let dax = NonNull::new(unsafe { pmem_sys::ndctl_region_get_dax_seed(region.ptr()) })
+        .map(Dax::from_raw);
+    // SAFETY: as above.
+    let btt = NonNull::new(unsafe { pmem_sys::ndctl_region_get_btt_seed(region.ptr()) })
+        .map(Btt::from_raw);
+    let mut aligns = pfn.map(|p| p.supported_alignments()).unwrap_or_default();
+    aligns.extend(dax.map(|d| d.supported_alignments()).unwrap_or_default());
+    aligns.sort_unstable();
+    aligns.dedup();
+    let default_align = pfn
+        .map(|p| p.align())
+        .filter(|a| *a != 0)
+        .unwrap_or(2 << 20);
+    // SAFETY: sysconf has no preconditions.
+    let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    RegionRules {
+        region: region.name(),
+        enabled: region.is_enabled(),
+        read_only: region.is_read_only(),
+        labelled: region.is_labelled(),
+        region_align: region.align().unwrap_or(0),
+        ways: u64::from(region.interleave_ways()),
+        max_extent: region
+            .max_available_extent()
+            .unwrap_or_else(|| region.available_size()),
+        default_align,
+        supported_aligns: aligns,
+        btt_sector_sizes: btt.map(|b| b.supported_sector_sizes()).unwrap_or_default(),
+        ns_sector_sizes: region
+            .namespace_seed()
+            .map(|s| s.sector_sizes())
+            .unwrap_or_default(),
+        page_size,
+    }
+}
+
+/// The create sequence (see [`Context::create_namespace`]).
+pub(crate) fn create(ctx: &mut Context, spec: &NamespaceSpec) -> Result<NamespaceInfo> {
+    let region = ctx.region(&spec.region)?;
+    let plan = validate::validate(
+        &rules(&region),
+        &Request {
+            mode: spec.mode,
+            size: spec.size.map(|s| s.0),
+            name: spec.name.as_deref(),
+            align: spec.align.map(|s| s.0),
+            map: spec.map,
+            sector_size: spec.sector_size,
+        },
+    )?;
+    // Like ndctl: prefer namespaceN.0 when idle, else the region's seed.
+    let ns = region
+        .namespaces()
+        .find(|n| n.id() == 0 && n.is_idle())
+        .or_else(|| region.namespace_seed())
+        .filter(|n| n.is_idle())
+        .ok_or_else(|| Error::Busy {
+            object: region.name(),
+            reason: "no idle namespace seed to configure".into(),
+        })?;
+    let dev = ns.name();
+    if let Err(e) = ns.setup(&region, spec, &plan) {
+        rollback(&ns);
+        return Err(e);
+    }
+    ctx.namespace(&dev)?.info()
+}
+
+/// Undoes a partial create: detach any personality, back to raw, release the extent.
+fn rollback(ns: &Namespace<'_>) {
+    let p = ns.ptr();
+    // SAFETY: the namespace is alive; create holds &mut Context, and after the
+    // delete below (which frees it) nothing touches `ns` again.
+    unsafe {
+        if let Some(pfn) = ns.pfn() {
+            pmem_sys::ndctl_pfn_set_namespace(pfn.ptr(), std::ptr::null_mut());
+        }
+        if let Some(dax) = ns.dax() {
+            pmem_sys::ndctl_dax_set_namespace(dax.ptr(), std::ptr::null_mut());
+        }
+        if let Some(btt) = ns.btt() {
+            pmem_sys::ndctl_btt_set_namespace(btt.ptr(), std::ptr::null_mut());
+        }
+        pmem_sys::ndctl_namespace_disable(p);
+        pmem_sys::ndctl_namespace_set_enforce_mode(p, pmem_sys::NDCTL_NS_MODE_RAW);
+        pmem_sys::ndctl_namespace_delete(p);
+    }
+}
+
+/// The destroy sequence (see [`Context::destroy_namespace`]).
+pub(crate) fn destroy(ctx: &mut Context, ident: &str, force: bool) -> Result<()> {
+    let ns = ctx.namespace(ident)?;
+    let name = ns.name();
+    if let Some(reason) = ns.busy_reason() {
+        return Err(Error::Busy {
+            object: name,
+            reason,
+        });
+    }
+    if ns.is_active() && !force {
+        return Err(Error::Busy {
+            object: name,
+            reason: "namespace is active (destroy it with force)".into(),
+        });
+    }
+    let p = ns.ptr();
+    // SAFETY: we hold &mut Context: the personality objects this frees have
+    // no other wrapper. disable_safe opens the block device O_EXCL first and
+    // refuses with -EBUSY when it is in use.
+    let rc = unsafe { pmem_sys::ndctl_namespace_disable_safe(p) };
+    if rc == -libc::EBUSY {
+        return Err(Error::Busy {
+            object: name,
+            reason: "the device is in use".into(),
+        });
+    }
+    check(&name, "disable", rc)?;
+    // SAFETY: the namespace is alive and disabled.
+    unsafe { pmem_sys::ndctl_namespace_set_enforce_mode(p, pmem_sys::NDCTL_NS_MODE_RAW) };
+    zero_info_block(&ns)?;
+    if !ns.is_label_less() {
+        // SAFETY: the namespace is disabled; delete frees it and `ns` is not used after.
+        check(&name, "delete", unsafe {
+            pmem_sys::ndctl_namespace_delete(p)
+        })?;
+    }
+    Ok(())
+}
+
+/// Clears the first 8 KiB (where a personality's info block lives) so that a
+/// later namespace over the same capacity starts clean, as ndctl does.
+fn zero_info_block(ns: &Namespace<'_>) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let p = ns.ptr();
+    let name = ns.name();
+    if ns.size() == 0 {
+        return Ok(());
+    }
+    // SAFETY: the namespace is alive and disabled; raw mode only changes how it binds.
+    unsafe { pmem_sys::ndctl_namespace_set_raw_mode(p, 1) };
+    // SAFETY: as above.
+    let rc = unsafe { pmem_sys::ndctl_namespace_enable(p) };
+    let result = (|| {
+        check(&name, "enable in raw mode to clear the info block", rc)?;
+        let bdev = ns.own_block_device().ok_or_else(|| Error::NotFound {
+            object: format!("{name} block device"),
+        })?;
+        let path = format!("/dev/{bdev}");
+        let io = |e: std::io::Error| {
+            Error::from_errno(
+                &path,
+                "clear the info block",
+                e.raw_os_error().unwrap_or(libc::EIO),
+            )
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_EXCL)
+            .open(&path)
+            .map_err(io)?;
+        let mut cur = vec![0u8; 8192];
+        f.read_exact(&mut cur).map_err(io)?;
+        if cur.iter().any(|b| *b != 0) {
+            f.seek(SeekFrom::Start(0)).map_err(io)?;
+            f.write_all(&[0u8; 8192]).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        Ok(())
+    })();
+    // SAFETY: the namespace is alive; back to normal mode, then disabled
+    // (invalidate frees no wrapper we still use: we hold &mut Context).
+    unsafe {
+        pmem_sys::ndctl_namespace_set_raw_mode(p, 0);
+        pmem_sys::ndctl_namespace_disable_invalidate(p);
+    }
+    result
+}
