@@ -53,7 +53,7 @@ pub use ctx::Context;
 pub use dimm::{Dimm, DimmFlags, Dimms, Security};
 pub use error::{Error, ErrorKind, Result};
 pub use namespace::{Namespace, NamespaceInfo, NamespaceSpec, Namespaces};
-pub use personality::{Btt, Dax, Pfn};
+pub use personality::{Btt, Dax, DaxDeviceInfo, DaxRegionInfo, Pfn};
 pub use region::{Mapping, PersistenceDomain, Region, Regions};
 pub use size::Size;
 pub use types::{MapLocation, Mode, RegionType, State};

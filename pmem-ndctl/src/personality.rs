@@ -17,6 +17,38 @@ object!(
     Btt, Btts, pmem_sys::ndctl_btt
 );
 
+/// A device-dax region (libdaxctl's view of a devdax namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaxRegionInfo {
+    /// The daxctl region id.
+    pub id: i32,
+    /// Size, bytes, when known.
+    pub size: Option<u64>,
+    /// Capacity not assigned to a device, bytes.
+    pub available_size: u64,
+    /// Alignment, bytes, when known.
+    pub align: Option<u64>,
+    /// Its device-dax instances.
+    pub devices: Vec<DaxDeviceInfo>,
+}
+
+/// One device-dax instance (`/dev/daxX.Y`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaxDeviceInfo {
+    /// Character device name, e.g. `dax0.1`.
+    pub chardev: String,
+    /// Size, bytes.
+    pub size: u64,
+    /// Target NUMA node.
+    pub target_node: Option<u32>,
+    /// Mapping alignment, bytes.
+    pub align: Option<u64>,
+    /// Whether it is onlined as system RAM (kmem) rather than a devdax device.
+    pub system_ram: bool,
+    /// Whether its driver is bound.
+    pub enabled: bool,
+}
+
 fn location(loc: pmem_sys::ndctl_pfn_loc) -> Option<MapLocation> {
     match loc {
         pmem_sys::NDCTL_PFN_LOC_RAM => Some(MapLocation::Mem),
@@ -100,7 +132,7 @@ impl<'ctx> Pfn<'ctx> {
             check(
                 &n,
                 "set uuid",
-                pmem_sys::ndctl_pfn_set_uuid(p, uuid.as_ptr() as *mut u8),
+                pmem_sys::ndctl_pfn_set_uuid(p, { *uuid }.as_mut_ptr()),
             )?;
             check(
                 &n,
@@ -178,6 +210,40 @@ impl<'ctx> Dax<'ctx> {
             string(pmem_sys::daxctl_dev_get_devname(dev))
         }
     }
+    /// The device-dax region and its devices, as libdaxctl reports them.
+    pub fn dax_region(&self) -> Option<DaxRegionInfo> {
+        // SAFETY: the dax is alive; its daxctl region and devices are owned by
+        // the daxctl context embedded in the ndctl context, alive for 'ctx.
+        unsafe {
+            let region = pmem_sys::ndctl_dax_get_daxctl_region(self.ptr());
+            if region.is_null() {
+                return None;
+            }
+            let mut devices = Vec::new();
+            let mut dev = pmem_sys::daxctl_dev_get_first(region);
+            while !dev.is_null() {
+                devices.push(DaxDeviceInfo {
+                    chardev: string(pmem_sys::daxctl_dev_get_devname(dev)).unwrap_or_default(),
+                    size: pmem_sys::daxctl_dev_get_size(dev),
+                    target_node: u32::try_from(pmem_sys::daxctl_dev_get_target_node(dev)).ok(),
+                    align: Some(pmem_sys::daxctl_dev_get_align(dev)).filter(|a| *a > 0),
+                    system_ram: !pmem_sys::daxctl_dev_get_memory(dev).is_null(),
+                    enabled: pmem_sys::daxctl_dev_is_enabled(dev) == 1,
+                });
+                dev = pmem_sys::daxctl_dev_get_next(dev);
+            }
+            let align = pmem_sys::daxctl_region_get_align(region);
+            let size = pmem_sys::daxctl_region_get_size(region);
+            Some(DaxRegionInfo {
+                id: pmem_sys::daxctl_region_get_id(region),
+                size: (size != u64::MAX).then_some(size),
+                available_size: pmem_sys::daxctl_region_get_available_size(region),
+                align: (align != std::os::raw::c_ulong::MAX).then_some(align),
+                devices,
+            })
+        }
+    }
+
     /// Configures this (seed) dax for `ns` and enables it.
     pub(crate) fn setup(
         &self,
@@ -193,7 +259,7 @@ impl<'ctx> Dax<'ctx> {
             check(
                 &n,
                 "set uuid",
-                pmem_sys::ndctl_dax_set_uuid(p, uuid.as_ptr() as *mut u8),
+                pmem_sys::ndctl_dax_set_uuid(p, { *uuid }.as_mut_ptr()),
             )?;
             check(
                 &n,
@@ -268,7 +334,7 @@ impl<'ctx> Btt<'ctx> {
             check(
                 &n,
                 "set uuid",
-                pmem_sys::ndctl_btt_set_uuid(p, uuid.as_ptr() as *mut u8),
+                pmem_sys::ndctl_btt_set_uuid(p, { *uuid }.as_mut_ptr()),
             )?;
             check(
                 &n,
