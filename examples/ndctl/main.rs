@@ -78,8 +78,9 @@ fn list(a: &Args) -> Result<(), String> {
         want_n = !want_r;
     }
     let ctx = Context::new().map_err(err)?;
-    let (mut dimms, mut regions, mut namespaces): (Option<Vec<J>>, Option<Vec<J>>, Option<Vec<J>>) =
-        (None, None, None);
+    let mut dimms: Option<Vec<J>> = None;
+    let mut regions: Option<Vec<J>> = None;
+    let mut namespaces: Option<Vec<J>> = None;
     for bus in ctx.buses() {
         if filter.is_some() && !bus.regions().any(|r| region_matches(&r, filter)) {
             continue;
