@@ -26,7 +26,9 @@ pub struct Region {
     pub name: String,
     /// Its persistence domain.
     pub domain: PersistenceDomain,
-    /// Its `deep_flush` attribute, when the region offers one.
+    /// Its `deep_flush` attribute, when the region offers a deep flush
+    /// (the kernel makes it writable only when the platform has flush
+    /// hints; read-only otherwise).
     pub deep_flush: Option<PathBuf>,
 }
 
@@ -63,7 +65,7 @@ pub fn regions_in(dir: &Path) -> Vec<Region> {
                 .map(|t| parse_domain(&t))
                 .unwrap_or(PersistenceDomain::Unknown);
             let flush = path.join("deep_flush");
-            let deep_flush = flush.exists().then_some(flush);
+            let deep_flush = offers_deep_flush(&flush).then_some(flush);
             Some(Region {
                 name,
                 domain,
@@ -108,14 +110,19 @@ pub(crate) fn region_of(sys_dev: &Path) -> Result<PathBuf> {
         })
 }
 
+fn offers_deep_flush(attr: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(attr).is_ok_and(|m| m.permissions().mode() & 0o200 != 0)
+}
+
 /// Writes `1` to `<region>/deep_flush`: the platform then flushes its
 /// write-pending queues, beyond what ADR guarantees. Needs root.
 pub(crate) fn deep_flush_region(region: &Path) -> Result<()> {
     let attr = region.join("deep_flush");
-    if !attr.exists() {
+    if !offers_deep_flush(&attr) {
         return Err(Error::Sysfs {
             path: attr,
-            reason: "the region offers no deep_flush".into(),
+            reason: "the region offers no deep flush (no flush hints)".into(),
         });
     }
     fs::write(&attr, "1").map_err(|e| Error::io(attr, "write", e))

@@ -201,9 +201,10 @@ fn eadr_needs_every_region_in_cpu_cache() {
         if let Some(d) = domain {
             fs::write(r.join("persistence_domain"), format!("{d}\n")).expect("write domain");
         }
-        if deep {
-            fs::write(r.join("deep_flush"), "").expect("write deep_flush");
-        }
+        let mode = if deep { 0o644 } else { 0o444 };
+        fs::write(r.join("deep_flush"), "").expect("write deep_flush");
+        let perm = std::os::unix::fs::PermissionsExt::from_mode(mode);
+        fs::set_permissions(r.join("deep_flush"), perm).expect("chmod deep_flush");
     };
     assert!(!is_eadr(&regions_in(&dir)), "no regions: not eADR");
     region("region0", Some("cpu_cache"), false);

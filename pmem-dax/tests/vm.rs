@@ -1,0 +1,158 @@
+//! Tier 3, inside the emulated-PMEM VM: MAP_SYNC on a DAX-mounted fsdax
+//! namespace, and device-dax mappings with their alignment. Each test
+//! reconfigures one region's namespace with the real `ndctl` and puts it
+//! back to raw mode when done, even on failure.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pmem_dax::{map_file, DevDax, ErrorKind, MapKind, MapOptions};
+
+fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The value of `"key":"value"` in ndctl's JSON output.
+fn json_str(json: &str, key: &str) -> String {
+    let pat = format!("\"{key}\":\"");
+    let at = json
+        .find(&pat)
+        .unwrap_or_else(|| panic!("no {key} in {json}"))
+        + pat.len();
+    json[at..].split('"').next().unwrap_or_default().to_owned()
+}
+
+/// A namespace reconfigured for a test; back to raw mode on drop.
+struct Namespace {
+    name: &'static str,
+    json: String,
+    mount: Option<PathBuf>,
+}
+
+impl Namespace {
+    fn create(name: &'static str, mode: &str) -> Namespace {
+        let json = run("ndctl", &["create-namespace", "-f", "-e", name, "-m", mode]);
+        Namespace {
+            name,
+            json,
+            mount: None,
+        }
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        if let Some(m) = &self.mount {
+            let _ = Command::new("umount").arg(m).status();
+            let _ = fs::remove_dir(m);
+        }
+        let _ = Command::new("ndctl")
+            .args(["create-namespace", "-f", "-e", self.name, "-m", "raw"])
+            .output();
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+#[test]
+#[ignore = "tier 3: runs inside the emulated-PMEM VM; run scripts/test"]
+fn vm_map_sync_on_a_dax_mount() {
+    let mut ns = Namespace::create("namespace0.0", "fsdax");
+    let dev = format!("/dev/{}", json_str(&ns.json, "blockdev"));
+    run("mkfs.ext4", &["-q", "-F", "-b", "4096", &dev]);
+    let mnt = PathBuf::from("/mnt/pmem-dax-vm-test");
+    fs::create_dir_all(&mnt).expect("mount point");
+    run("mount", &["-o", "dax", &dev, s(&mnt)]);
+    ns.mount = Some(mnt.clone());
+
+    let path = mnt.join("data");
+    // SAFETY: the file is private to this test.
+    let mut m = unsafe {
+        MapOptions::new()
+            .create(8 << 20)
+            .require_dax(true)
+            .map(&path)
+    }
+    .expect("MAP_SYNC map");
+    assert_eq!(m.kind(), MapKind::Sync);
+    assert_eq!(
+        m.is_pmem(),
+        pmem_dax::features().is_pmem_force().unwrap_or(true)
+    );
+    let payload: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    m.write_persist(3, &payload).expect("write_persist");
+    m.fill_persist(200_003, 4096, 0x77).expect("fill_persist");
+    match m.deep_flush() {
+        Ok(()) => {}
+        Err(e) => assert_eq!(e.kind(), ErrorKind::Sysfs, "deep flush: {e}"),
+    }
+    drop(m);
+    // SAFETY: as above.
+    let m = unsafe { map_file(&path, 4096) }.expect("reopen");
+    assert_eq!(m.kind(), MapKind::Sync);
+    assert_eq!(m.len(), 8 << 20);
+    assert_eq!(m.bytes(3, payload.len()).expect("read"), &payload[..]);
+    assert!(m
+        .bytes(200_003, 4096)
+        .expect("read")
+        .iter()
+        .all(|&b| b == 0x77));
+}
+
+#[test]
+#[ignore = "tier 3: runs inside the emulated-PMEM VM; run scripts/test"]
+fn vm_devdax_mapping_honours_alignment() {
+    let ns = Namespace::create("namespace1.0", "devdax");
+    let path = format!("/dev/{}", json_str(&ns.json, "chardev"));
+    let dax = DevDax::open(&path).expect("open device-dax");
+    let align = dax.align();
+    assert!(align >= 4096 && align.is_power_of_two(), "align {align}");
+    assert!(
+        dax.size() >= 16 << 20 && dax.size().is_multiple_of(align),
+        "size {}",
+        dax.size()
+    );
+
+    // SAFETY: the device was created for this test; no one else maps it.
+    let e = unsafe { dax.map(4096, Some(align)) }.expect_err("misaligned offset");
+    assert_eq!(e.kind(), ErrorKind::Misaligned);
+    assert!(e.to_string().contains(&path), "{e}");
+    // SAFETY: as above.
+    let e = unsafe { dax.map(0, Some(align + 4096)) }.expect_err("misaligned length");
+    assert_eq!(e.kind(), ErrorKind::Misaligned);
+    // SAFETY: as above.
+    let e = unsafe { dax.map(dax.size(), Some(align)) }.expect_err("past the end");
+    assert_eq!(e.kind(), ErrorKind::InvalidSize);
+
+    // SAFETY: as above.
+    let mut part = unsafe { dax.map(align, Some(2 * align)) }.expect("map a part");
+    assert_eq!(part.kind(), MapKind::DevDax);
+    assert!(part.is_pmem() || pmem_dax::features().is_pmem_force() == Some(false));
+    assert_eq!(part.len() as u64, 2 * align);
+    assert!(
+        (part.as_slice().as_ptr() as u64).is_multiple_of(align),
+        "the kernel aligns the address"
+    );
+    part.write_persist(10, b"device-dax").expect("write");
+    drop(part);
+    // SAFETY: as above.
+    let whole = unsafe { dax.map(0, None) }.expect("map whole");
+    assert_eq!(whole.len() as u64, dax.size());
+    assert_eq!(
+        whole.bytes(align as usize + 10, 10).expect("read"),
+        b"device-dax"
+    );
+}
