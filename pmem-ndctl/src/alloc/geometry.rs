@@ -80,6 +80,9 @@ impl RegionGeometry {
 
 /// Rounds `x` up to a multiple of `a` (`a > 0`); `None` on overflow.
 pub(crate) fn align_up(x: u64, a: u64) -> Option<u64> {
+    if a.is_power_of_two() {
+        return x.checked_add(a - 1).map(|y| y & !(a - 1));
+    }
     let r = x % a;
     if r == 0 {
         Some(x)
@@ -90,7 +93,11 @@ pub(crate) fn align_up(x: u64, a: u64) -> Option<u64> {
 
 /// Rounds `x` down to a multiple of `a` (`a > 0`).
 pub(crate) fn align_down(x: u64, a: u64) -> u64 {
-    x - x % a
+    if a.is_power_of_two() {
+        x & !(a - 1)
+    } else {
+        x - x % a
+    }
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {

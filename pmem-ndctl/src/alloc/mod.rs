@@ -37,7 +37,7 @@ pub use layout::Layout;
 pub use policy::{policy_by_name, BestFit, Candidate, FirstFit, Policy};
 pub use region::{Extent, RegionModel};
 pub use sim::{parse_region_sizes, Simulator};
-pub use trace::{generate, parse_trace, run_trace, Op, TraceSummary};
+pub use trace::{generate, parse_trace, run_trace, run_trace_inspect, Op, TraceSummary};
 
 /// Serde through `Display` / `FromStr`, for the crate's named enums.
 mod serde_str {

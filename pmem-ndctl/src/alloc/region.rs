@@ -31,17 +31,26 @@ pub struct RegionModel {
     geometry: RegionGeometry,
     used: Vec<Extent>,
     used_bytes: u64,
+    /// The largest hole, kept current on every change.
+    max_hole: u64,
 }
 
 impl RegionModel {
     /// An empty region.
     pub fn new(geometry: RegionGeometry) -> Result<Self> {
         geometry.validate()?;
-        Ok(RegionModel {
+        let mut m = RegionModel {
             geometry,
             used: Vec::new(),
             used_bytes: 0,
-        })
+            max_hole: 0,
+        };
+        m.refresh();
+        Ok(m)
+    }
+
+    fn refresh(&mut self) {
+        self.max_hole = self.holes().map(|h| h.size).max().unwrap_or(0);
     }
 
     /// A region holding `extents`; refuses extents that overlap or leave the region.
@@ -50,9 +59,18 @@ impl RegionModel {
         extents: impl IntoIterator<Item = Extent>,
     ) -> Result<Self> {
         let mut m = RegionModel::new(geometry)?;
+        let mut extents: Vec<Extent> = extents.into_iter().collect();
+        extents.sort_unstable();
         for e in extents {
-            m.insert(e)?;
+            // Sorted input: each extent goes last, and only its predecessor can overlap.
+            m.check_fits(e)?;
+            if m.used.last().is_some_and(|last| last.end() > e.offset) {
+                return Err(m.overlap(e));
+            }
+            m.used.push(e);
+            m.used_bytes += e.size;
         }
+        m.refresh();
         Ok(m)
     }
 
@@ -104,7 +122,7 @@ impl RegionModel {
 
     /// The largest hole, as the kernel's `max_available_extent` reports it.
     pub fn max_available_extent(&self) -> u64 {
-        self.holes().map(|h| h.size).max().unwrap_or(0)
+        self.max_hole
     }
 
     /// The number of free holes.
@@ -115,6 +133,9 @@ impl RegionModel {
     /// The hole the kernel will carve a namespace of raw `size` from (it
     /// starts at the hole's offset), or `None` if no hole holds it.
     pub fn first_fit(&self, size: u64) -> Option<Extent> {
+        if size > self.max_hole {
+            return None;
+        }
         self.holes().find(|h| h.size >= size)
     }
 
@@ -138,16 +159,14 @@ impl RegionModel {
             .unwrap_or(0)
     }
 
-    /// Records a used extent; refuses one that overlaps another or leaves the region.
-    pub fn insert(&mut self, e: Extent) -> Result<()> {
-        let name = &self.geometry.name;
+    fn check_fits(&self, e: Extent) -> Result<()> {
         if e.size == 0
             || e.offset
                 .checked_add(e.size)
                 .map_or(true, |end| end > self.geometry.size)
         {
             return Err(Error::invalid(
-                name,
+                &self.geometry.name,
                 format!(
                     "extent at offset {:#x} of {} does not fit in the region's {}",
                     e.offset,
@@ -156,21 +175,32 @@ impl RegionModel {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    fn overlap(&self, e: Extent) -> Error {
+        Error::invalid(
+            &self.geometry.name,
+            format!(
+                "extent at offset {:#x} of {} overlaps a namespace",
+                e.offset,
+                Size(e.size)
+            ),
+        )
+    }
+
+    /// Records a used extent; refuses one that overlaps another or leaves the region.
+    pub fn insert(&mut self, e: Extent) -> Result<()> {
+        self.check_fits(e)?;
         let i = self.used.partition_point(|u| u.offset < e.offset);
         let overlaps_prev = i > 0 && self.used[i - 1].end() > e.offset;
         let overlaps_next = i < self.used.len() && self.used[i].offset < e.end();
         if overlaps_prev || overlaps_next {
-            return Err(Error::invalid(
-                name,
-                format!(
-                    "extent at offset {:#x} of {} overlaps a namespace",
-                    e.offset,
-                    Size(e.size)
-                ),
-            ));
+            return Err(self.overlap(e));
         }
         self.used.insert(i, e);
         self.used_bytes += e.size;
+        self.refresh();
         Ok(())
     }
 
@@ -179,6 +209,7 @@ impl RegionModel {
         let i = self.used.binary_search_by_key(&offset, |e| e.offset).ok()?;
         let e = self.used.remove(i);
         self.used_bytes -= e.size;
+        self.refresh();
         Some(e)
     }
 

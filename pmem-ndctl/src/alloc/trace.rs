@@ -173,9 +173,21 @@ pub fn run_trace<B: Backend>(
     ops: &[Op],
     layout: Layout,
 ) -> Result<TraceSummary> {
+    run_trace_inspect(alloc, ops, layout, |_| ()).map(|(summary, ())| summary)
+}
+
+/// Like [`run_trace`], and calls `inspect` on the allocator in its final
+/// state, before the clean-up (to ask what would happen to a next request).
+pub fn run_trace_inspect<B: Backend, R>(
+    alloc: &mut Allocator<B>,
+    ops: &[Op],
+    layout: Layout,
+    inspect: impl FnOnce(&Allocator<B>) -> R,
+) -> Result<(TraceSummary, R)> {
     let mut live: Vec<String> = Vec::new();
     let outcome = run_ops(alloc, ops, layout, &mut live);
     let capacity = alloc.capacity();
+    let inspected = inspect(alloc);
     let mut cleanup = Ok(());
     for name in &live {
         if let Err(e) = alloc.destroy(name) {
@@ -184,13 +196,14 @@ pub fn run_trace<B: Backend>(
     }
     let (requests, satisfied, failed) = outcome?;
     cleanup?;
-    Ok(TraceSummary {
+    let summary = TraceSummary {
         requests,
         satisfied,
         failed,
         capacity: capacity?,
         decisions_per_sec: alloc.stats().per_sec(),
-    })
+    };
+    Ok((summary, inspected))
 }
 
 fn run_ops<B: Backend>(
