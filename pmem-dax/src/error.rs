@@ -24,6 +24,8 @@ pub enum ErrorKind {
     NotDevDax,
     /// A sysfs attribute is missing or unreadable.
     Sysfs,
+    /// Another process holds the file's lock.
+    Locked,
 }
 
 /// An error from pmem-dax.
@@ -99,6 +101,12 @@ pub enum Error {
         /// What it is instead.
         reason: String,
     },
+    /// Another process holds an exclusive lock on the file.
+    #[error("{}: locked by another process", path.display())]
+    Locked {
+        /// The file.
+        path: PathBuf,
+    },
     /// A sysfs attribute is missing or holds something unexpected.
     #[error("sysfs {}: {reason}", path.display())]
     Sysfs {
@@ -124,6 +132,7 @@ impl Error {
             Error::OutOfRange { .. } => ErrorKind::OutOfRange,
             Error::NotDevDax { .. } => ErrorKind::NotDevDax,
             Error::Sysfs { .. } => ErrorKind::Sysfs,
+            Error::Locked { .. } => ErrorKind::Locked,
         }
     }
 

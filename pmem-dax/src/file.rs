@@ -16,6 +16,7 @@ pub struct MapOptions {
     size: Option<u64>,
     create: bool,
     require_dax: bool,
+    lock: bool,
 }
 
 impl MapOptions {
@@ -37,6 +38,15 @@ impl MapOptions {
     /// falling back to a plain shared mapping when `MAP_SYNC` is refused.
     pub fn require_dax(mut self, yes: bool) -> Self {
         self.require_dax = yes;
+        self
+    }
+
+    /// Take an exclusive `flock` on the file, held until the mapping is
+    /// dropped; fail with [`ErrorKind::Locked`](crate::ErrorKind::Locked)
+    /// when another process holds it. Cooperating processes use this to
+    /// keep the contract of [`MapOptions::map`].
+    pub fn lock(mut self, yes: bool) -> Self {
+        self.lock = yes;
         self
     }
 
@@ -62,7 +72,11 @@ impl MapOptions {
             });
         }
         let (file, created) = self.open(path)?;
-        match self.size_and_map(&file, path, created) {
+        let mapped = self
+            .take_lock(&file, path)
+            .and_then(|()| self.size_and_map(&file, path, created));
+        match mapped {
+            Ok(m) if self.lock => Ok(m.holding(file)),
             Ok(m) => Ok(m),
             Err(e) => {
                 if created {
@@ -85,6 +99,24 @@ impl MapOptions {
         }
         let f = opts.open(path).map_err(|e| Error::io(path, "open", e))?;
         Ok((f, false))
+    }
+
+    fn take_lock(&self, file: &File, path: &Path) -> Result<()> {
+        if !self.lock {
+            return Ok(());
+        }
+        // SAFETY: flock only reads its integer arguments; the fd is open.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(Error::Locked {
+                path: path.to_owned(),
+            });
+        }
+        Err(Error::io(path, "flock", err))
     }
 
     fn size_and_map(&self, file: &File, path: &Path, created: bool) -> Result<Mapping> {

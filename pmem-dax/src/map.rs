@@ -56,6 +56,8 @@ pub struct Mapping {
     path: PathBuf,
     /// The device's sysfs directory (`/sys/dev/block/M:m`), for deep flush.
     sys_dev: Option<PathBuf>,
+    /// The file, kept open while it holds a lock for this mapping.
+    _file: Option<File>,
 }
 
 // SAFETY: a Mapping owns its memory like a Box<[u8]>: shared access hands
@@ -157,7 +159,14 @@ impl Mapping {
             kind,
             path,
             sys_dev,
+            _file: None,
         }
+    }
+
+    /// Keeps `file` (and the lock it holds) open for the mapping's life.
+    pub(crate) fn holding(mut self, file: File) -> Mapping {
+        self._file = Some(file);
+        self
     }
 
     /// Length in bytes.

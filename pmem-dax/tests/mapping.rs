@@ -144,6 +144,21 @@ fn bad_requests_name_the_file() {
 }
 
 #[test]
+fn lock_keeps_a_second_mapping_out_until_drop() {
+    let dir = TempDir::new("lock");
+    let path = dir.0.join("locked");
+    // SAFETY: private test file.
+    let first = unsafe { MapOptions::new().create(4096).lock(true).map(&path) }.expect("first");
+    let e = refused(MapOptions::new().lock(true), &path);
+    assert_eq!(e.kind(), ErrorKind::Locked);
+    assert!(e.to_string().contains("locked"), "{e}");
+    drop(first);
+    // SAFETY: as above.
+    let again = unsafe { MapOptions::new().lock(true).map(&path) }.expect("free again");
+    assert_eq!(again.len(), 4096);
+}
+
+#[test]
 fn devdax_refuses_other_files() {
     let e = DevDax::open("/dev/null").expect_err("not dax");
     assert_eq!(e.kind(), ErrorKind::NotDevDax);
