@@ -38,8 +38,22 @@ fn regions(json: &str) -> Vec<serde_json::Value> {
 #[test]
 #[ignore = "tier 3: boots the emulated-PMEM VM; run scripts/test"]
 fn boot_dimm_count_gives_one_region_each() {
-    let o = pmem_vm(&["--dimms", "3", "--dimm-size", "1G", "--", "ndctl", "list", "-R"]);
-    assert_eq!(code(&o), 0, "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let o = pmem_vm(&[
+        "--dimms",
+        "3",
+        "--dimm-size",
+        "1G",
+        "--",
+        "ndctl",
+        "list",
+        "-R",
+    ]);
+    assert_eq!(
+        code(&o),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let r = regions(&stdout(&o));
     assert_eq!(r.len(), 3, "regions: {r:?}");
     for region in &r {
@@ -63,7 +77,10 @@ fn boot_exit_status_and_streams_are_the_commands() {
     assert_eq!(stdout(&o), format!("to-stdout\ncwd={}\n", cwd.display()));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("to-stderr"), "stderr: {err}");
-    assert!(!stdout(&o).contains("pmem-vm:"), "progress lines leak into stdout");
+    assert!(
+        !stdout(&o).contains("pmem-vm:"),
+        "progress lines leak into stdout"
+    );
 
     assert_eq!(code(&pmem_vm(&["--", "false"])), 1);
 }
@@ -99,9 +116,19 @@ fn boot_labels_and_namespace_survive_reboot() {
          ndctl enable-region all >/dev/null
          ndctl create-namespace -r region0 -m fsdax -s 256M -n keep-me >/dev/null",
     );
-    assert_eq!(code(&o), 0, "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        code(&o),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let o = in_vm_with_state(&state, "ndctl list -N -r region0");
-    assert_eq!(code(&o), 0, "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        code(&o),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
     let ns = match &v {
         serde_json::Value::Array(a) => a.clone(),
@@ -110,7 +137,11 @@ fn boot_labels_and_namespace_survive_reboot() {
     let kept: Vec<_> = ns.iter().filter(|n| n["name"] == "keep-me").collect();
     assert_eq!(kept.len(), 1, "namespaces after reboot: {v}");
     assert_eq!(kept[0]["mode"], "fsdax");
-    assert_eq!(kept[0]["size"].as_u64(), Some(250 << 20), "256M raw is 250M usable");
+    assert_eq!(
+        kept[0]["size"].as_u64(),
+        Some(250 << 20),
+        "256M raw is 250M usable"
+    );
 }
 
 #[test]
@@ -118,7 +149,9 @@ fn boot_labels_and_namespace_survive_reboot() {
 fn boot_power_cut_after_sync_loses_nothing() {
     let state = state_dir("power-cut");
     let data = state.join("pattern.bin");
-    let pattern: Vec<u8> = (0..(4u32 << 20)).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let pattern: Vec<u8> = (0..(4u32 << 20))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     std::fs::write(&data, &pattern).expect("write pattern");
     let d = data.display();
     let o = in_vm_with_state(
@@ -131,7 +164,12 @@ fn boot_power_cut_after_sync_loses_nothing() {
              echo b > /proc/sysrq-trigger; sleep 30"
         ),
     );
-    assert_eq!(code(&o), 125, "a power cut ends the boot: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        code(&o),
+        125,
+        "a power cut ends the boot: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let o = in_vm_with_state(
         &state,
         &format!(
@@ -139,6 +177,51 @@ fn boot_power_cut_after_sync_loses_nothing() {
              dd if=$dev bs=1M skip=8 count=4 status=none | cmp - {d} && echo intact"
         ),
     );
-    assert_eq!(code(&o), 0, "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        code(&o),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(stdout(&o), "intact\n");
+}
+
+#[test]
+#[ignore = "tier 3: boots the emulated-PMEM VM; run scripts/test"]
+fn boot_namespaces_from_the_library_survive_reboot() {
+    let state = state_dir("ndctl-reboot");
+    let ours = repo().join("target/debug/examples/ndctl");
+    let n = ours.display();
+    let o = in_vm_with_state(
+        &state,
+        &format!(
+            "{n} disable-region all 2>/dev/null; {n} init-labels all 2>/dev/null; {n} enable-region all 2>/dev/null
+             {n} create-namespace -r region0 -m fsdax -s 256M -n kept-fsdax >/dev/null
+             {n} create-namespace -r region1 -m devdax -s 512M -n kept-devdax >/dev/null"
+        ),
+    );
+    assert_eq!(
+        code(&o),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = in_vm_with_state(&state, &format!("{n} list -N > /tmp/ours.json && ndctl list -N > /tmp/theirs.json && cmp /tmp/ours.json /tmp/theirs.json && cat /tmp/ours.json"));
+    assert_eq!(
+        code(&o),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let names: Vec<&str> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"kept-fsdax") && names.contains(&"kept-devdax"),
+        "after reboot: {v}"
+    );
 }
