@@ -24,8 +24,10 @@ pub struct Placement {
 /// changing anything.
 ///
 /// A size that no region accepts (alignment, minimum, label-less) fails with
-/// the first region's reason; a valid size that no hole holds fails with
-/// [`Error::NoSpace`] naming the regions and the largest size that fits.
+/// the first region's reason. When the policy refuses, or picks a region
+/// where no hole holds the request (first-fit judges by total free space),
+/// the request fails with [`Error::NoSpace`] naming the regions considered
+/// and the largest size that fits in them.
 pub fn decide(
     regions: &[RegionModel],
     request: &CreateRequest,
@@ -35,52 +37,57 @@ pub fn decide(
     let layout = &request.layout;
     let mut candidates = Vec::with_capacity(regions.len());
     let mut first_refusal = None;
-    let mut valid = Vec::new();
     for (i, m) in regions.iter().enumerate() {
         if let Err(e) = layout.check(m.geometry(), size) {
             first_refusal.get_or_insert(e);
             continue;
         }
-        valid.push(i);
-        let Some(hole) = m.first_fit(size) else {
-            continue;
-        };
-        if layout.usable(m.geometry(), hole.offset, size).is_none() {
-            continue;
-        }
+        // The hole the kernel will use, if the namespace's metadata fits there.
+        let hole = m
+            .first_fit(size)
+            .filter(|h| layout.usable(m.geometry(), h.offset, size).is_some());
         candidates.push(Candidate {
             region: i,
-            hole: hole.size,
+            hole: hole.map(|h| h.size),
             largest_hole: m.max_available_extent(),
             available: m.available_size(),
         });
     }
     if candidates.is_empty() {
-        if valid.is_empty() {
-            return Err(first_refusal.unwrap_or_else(|| Error::NotFound {
-                object: "region (none to allocate from)".into(),
-            }));
-        }
-        let names: Vec<&str> = valid.iter().map(|&i| regions[i].name()).collect();
-        let largest = valid
+        return Err(first_refusal.unwrap_or_else(|| Error::NotFound {
+            object: "region (none to allocate from)".into(),
+        }));
+    }
+    let no_space = |considered: &[Candidate]| {
+        let names: Vec<&str> = considered
             .iter()
-            .map(|&i| regions[i].largest_for(layout))
+            .map(|c| regions[c.region].name())
+            .collect();
+        let largest = considered
+            .iter()
+            .map(|c| regions[c.region].largest_for(layout))
             .max()
             .unwrap_or(0);
-        return Err(Error::NoSpace {
+        Error::NoSpace {
             object: names.join(","),
             requested: Size(size),
             largest: Size(largest),
-        });
-    }
-    let pick = policy.choose(size, &candidates);
-    let c = candidates.get(pick).unwrap_or(&candidates[0]);
+        }
+    };
+    let Some(c) = policy
+        .choose(size, &candidates)
+        .and_then(|pick| candidates.get(pick))
+    else {
+        return Err(no_space(&candidates));
+    };
     let m = &regions[c.region];
-    let offset = m.first_fit(size).map_or(0, |h| h.offset);
+    let Some(hole) = c.hole.and_then(|_| m.first_fit(size)) else {
+        return Err(no_space(std::slice::from_ref(c)));
+    };
     Ok(Placement {
         region: c.region,
         region_name: m.name().to_string(),
-        offset,
+        offset: hole.offset,
     })
 }
 

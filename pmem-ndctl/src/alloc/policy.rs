@@ -2,31 +2,35 @@
 
 use crate::error::{Error, Result};
 
-/// One region that can hold a request, as a policy sees it.
+/// One region that accepts a request's size and layout, as a policy sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Candidate {
     /// Index of the region in the list the allocator was given.
     pub region: usize,
-    /// Size of the hole the kernel will carve the namespace from.
-    pub hole: u64,
+    /// Size of the hole the kernel will carve the namespace from, or `None`
+    /// when no hole of the region holds it (the kernel would refuse).
+    pub hole: Option<u64>,
     /// Size of the region's largest hole.
     pub largest_hole: u64,
-    /// The region's free bytes.
+    /// The region's free bytes, in all holes together.
     pub available: u64,
 }
 
-/// Chooses among regions that can hold a request of `size` raw bytes.
+/// Chooses the region for a request of `size` raw bytes.
 pub trait Policy: Send + Sync + std::fmt::Debug {
     /// The name used on command lines and in reports.
     fn name(&self) -> &'static str;
 
-    /// Picks one of `candidates` (never empty, in region order) by its position in the slice.
-    fn choose(&self, size: u64, candidates: &[Candidate]) -> usize;
+    /// Picks one of `candidates` (in region order) by its position in the
+    /// slice, or `None` to refuse the request. A pick whose `hole` is `None`
+    /// is a region the kernel will refuse: the request then fails too.
+    fn choose(&self, size: u64, candidates: &[Candidate]) -> Option<usize>;
 }
 
-/// The first region, in order, that can hold the request (PMEM-CSI's rule,
-/// judged by the largest hole so that it never picks a region the kernel
-/// must refuse).
+/// PMEM-CSI's rule: the first region, in order, with enough free space in
+/// total (`available >= size`). It does not look at holes: when that
+/// region's free space is split and no hole holds the request, the request
+/// fails although another region could have held it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FirstFit;
 
@@ -35,14 +39,15 @@ impl Policy for FirstFit {
         "first-fit"
     }
 
-    fn choose(&self, _size: u64, _candidates: &[Candidate]) -> usize {
-        0
+    fn choose(&self, size: u64, candidates: &[Candidate]) -> Option<usize> {
+        candidates.iter().position(|c| c.available >= size)
     }
 }
 
-/// The region where the hole the kernel will use is the tightest fit (least
-/// waste). Ties keep large holes intact: a region where that hole is not its
-/// largest goes first, then the fuller region, then the first.
+/// Among regions whose hole holds the request, the one where that hole is
+/// the tightest fit (least waste). Ties keep large holes intact: a region
+/// where that hole is not its largest goes first, then the fuller region,
+/// then the first.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BestFit;
 
@@ -51,19 +56,16 @@ impl Policy for BestFit {
         "best-fit"
     }
 
-    fn choose(&self, size: u64, candidates: &[Candidate]) -> usize {
+    fn choose(&self, size: u64, candidates: &[Candidate]) -> Option<usize> {
         candidates
             .iter()
             .enumerate()
+            .filter_map(|(i, c)| c.hole.map(|hole| (i, hole, c)))
             // min_by_key keeps the first of equal keys: the lowest region wins a full tie.
-            .min_by_key(|(_, c)| {
-                (
-                    c.hole - size.min(c.hole),
-                    c.hole == c.largest_hole,
-                    c.available,
-                )
+            .min_by_key(|(_, hole, c)| {
+                (hole - size.min(*hole), *hole == c.largest_hole, c.available)
             })
-            .map_or(0, |(i, _)| i)
+            .map(|(i, _, _)| i)
     }
 }
 
@@ -83,7 +85,7 @@ pub fn policy_by_name(name: &str) -> Result<Box<dyn Policy>> {
 mod tests {
     use super::*;
 
-    fn c(region: usize, hole: u64, largest_hole: u64, available: u64) -> Candidate {
+    fn c(region: usize, hole: Option<u64>, largest_hole: u64, available: u64) -> Candidate {
         Candidate {
             region,
             hole,
@@ -94,22 +96,46 @@ mod tests {
 
     #[test]
     fn best_fit_takes_the_tightest_hole() {
-        let cands = [c(0, 100, 100, 300), c(1, 40, 90, 200), c(2, 60, 60, 60)];
-        assert_eq!(BestFit.choose(40, &cands), 1);
-        assert_eq!(FirstFit.choose(40, &cands), 0);
+        let cands = [
+            c(0, Some(100), 100, 300),
+            c(1, Some(40), 90, 200),
+            c(2, Some(60), 60, 60),
+        ];
+        assert_eq!(BestFit.choose(40, &cands), Some(1));
+        assert_eq!(FirstFit.choose(40, &cands), Some(0));
+    }
+
+    #[test]
+    fn first_fit_looks_at_total_free_space_only() {
+        // Region 0 has 300 free in holes of at most 100: first-fit still
+        // picks it for 200 (and the request then fails), best-fit takes region 2.
+        let cands = [
+            c(0, None, 100, 300),
+            c(1, None, 90, 150),
+            c(2, Some(250), 250, 250),
+        ];
+        assert_eq!(FirstFit.choose(200, &cands), Some(0));
+        assert_eq!(BestFit.choose(200, &cands), Some(2));
+        // Not enough free space anywhere: both refuse.
+        assert_eq!(FirstFit.choose(400, &cands), None);
+        assert_eq!(BestFit.choose(400, &[c(0, None, 100, 300)]), None);
+        // Region 0 has too little free space in total: the next that has enough.
+        let cands = [c(0, Some(100), 100, 100), c(1, Some(150), 150, 150)];
+        assert_eq!(FirstFit.choose(120, &cands), Some(1));
+        assert_eq!(FirstFit.choose(100, &cands), Some(0));
     }
 
     #[test]
     fn best_fit_ties_keep_large_holes() {
         // Same waste: region 0 would cut its largest hole, region 1 would not.
-        let cands = [c(0, 64, 64, 64), c(1, 64, 512, 900)];
-        assert_eq!(BestFit.choose(32, &cands), 1);
+        let cands = [c(0, Some(64), 64, 64), c(1, Some(64), 512, 900)];
+        assert_eq!(BestFit.choose(32, &cands), Some(1));
         // Same waste, neither is the largest hole: the fuller region.
-        let cands = [c(0, 64, 512, 900), c(1, 64, 512, 700)];
-        assert_eq!(BestFit.choose(32, &cands), 1);
+        let cands = [c(0, Some(64), 512, 900), c(1, Some(64), 512, 700)];
+        assert_eq!(BestFit.choose(32, &cands), Some(1));
         // Full tie: the first.
-        let cands = [c(0, 64, 512, 700), c(1, 64, 512, 700)];
-        assert_eq!(BestFit.choose(32, &cands), 0);
+        let cands = [c(0, Some(64), 512, 700), c(1, Some(64), 512, 700)];
+        assert_eq!(BestFit.choose(32, &cands), Some(0));
     }
 
     #[test]

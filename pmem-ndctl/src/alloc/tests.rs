@@ -98,6 +98,54 @@ fn no_space_names_the_largest_and_writes_nothing() {
 }
 
 #[test]
+fn first_fit_goes_by_total_free_space_and_fails_on_split_holes() {
+    // region0: seven 256 MiB namespaces, every other one destroyed: 896 MiB
+    // free, in holes of 256 MiB at most. region1 is empty.
+    let mut sim = Simulator::from_sizes(&[VM_REGION, VM_REGION]).unwrap();
+    for i in 0..7 {
+        sim.create("region0", &req(&format!("n{i}"), 256 * MIB, Mode::Raw))
+            .unwrap();
+    }
+    for dev in ["namespace0.1", "namespace0.3", "namespace0.5"] {
+        sim.destroy("region0", dev).unwrap();
+    }
+    let r0 = &sim.regions().unwrap()[0];
+    assert_eq!(
+        (r0.available_size, r0.max_available_extent),
+        (896 * MIB, 256 * MIB)
+    );
+    let big = req("big", 512 * MIB, Mode::Fsdax);
+
+    let mut first = Allocator::new(sim.clone(), Box::new(FirstFit));
+    let before = first.backend().regions().unwrap();
+    let e = first.create(&big).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NoSpace);
+    assert_eq!(
+        e.to_string(),
+        "region0: no room for 512 MiB: the largest that fits is 256 MiB"
+    );
+    assert_eq!(first.backend().regions().unwrap(), before);
+    // A request region0 can hold still goes there, to its lowest hole.
+    let small = first.create(&req("small", 256 * MIB, Mode::Fsdax)).unwrap();
+    assert_eq!(
+        (small.dev.as_str(), small.offset),
+        ("namespace0.7", 256 * MIB)
+    );
+
+    let mut best = Allocator::new(sim, Box::new(BestFit));
+    let ns = best.create(&big).unwrap();
+    assert_eq!((ns.dev.as_str(), ns.offset), ("namespace1.0", 0));
+    // More than any region has free in total: both refuse, naming every region.
+    let huge = req("huge", 1936 * MIB, Mode::Raw);
+    for (mut a, largest) in [(first, "1920 MiB"), (best, "1408 MiB")] {
+        assert_eq!(
+            a.create(&huge).unwrap_err().to_string(),
+            format!("region0,region1: no room for 1936 MiB: the largest that fits is {largest}")
+        );
+    }
+}
+
+#[test]
 fn saved_state_resumes_with_the_same_decisions() {
     let mut sim = Simulator::from_sizes(&[VM_REGION, 4 << 30]).unwrap();
     for (i, mb) in [256, 512, 128, 1024].iter().enumerate() {
