@@ -12,10 +12,11 @@
 //!   mode, and the usable size of its block or dax device. Idle seed
 //!   namespaces (size 0) are left out.
 
-use super::geometry::RegionGeometry;
+use super::geometry::{validate_name, RegionGeometry};
 use super::layout::Layout;
 use super::region::{Extent, RegionModel};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::size::Size;
 use serde::{Deserialize, Serialize};
 
 /// A namespace as a backend reports it.
@@ -94,6 +95,42 @@ pub trait Backend {
 
     /// Destroys namespace `dev` (its device name) of `region`.
     fn destroy(&mut self, region: &str, dev: &str) -> Result<()>;
+}
+
+/// Where the kernel will put `request` in `model`'s region and the usable
+/// size it will report: `(offset, usable)`. Every backend checks a request
+/// with this before it writes anything, so that refusals read the same from
+/// the simulator and from libndctl: a bad name or size (as [`Layout::check`]
+/// words it), [`Error::NoSpace`] naming the largest size the layout can
+/// have, or the failure the kernel reports when it enables a pfn/dax device
+/// whose metadata does not fit at that offset.
+pub(crate) fn kernel_placement(model: &RegionModel, request: &CreateRequest) -> Result<(u64, u64)> {
+    let region = model.name();
+    validate_name(&request.name)?;
+    let layout = request.layout;
+    layout.check(model.geometry(), request.size)?;
+    let Some(hole) = model.first_fit(request.size) else {
+        return Err(Error::NoSpace {
+            object: region.to_string(),
+            requested: Size(request.size),
+            largest: Size(model.largest_for(&layout)),
+        });
+    };
+    // The kernel checks pfn/dax metadata at enable time, where the physical
+    // start is known; the create sequence then rolls the namespace back.
+    let usable = layout
+        .usable(model.geometry(), hole.offset, request.size)
+        .ok_or_else(|| Error::Io {
+            object: region.to_string(),
+            op: format!(
+                "enable {} namespace of {} at offset {:#x}",
+                layout.mode,
+                Size(request.size),
+                hole.offset
+            ),
+            errno: libc::ENXIO,
+        })?;
+    Ok((hole.offset, usable))
 }
 
 impl<B: Backend + ?Sized> Backend for &mut B {

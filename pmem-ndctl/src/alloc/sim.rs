@@ -1,7 +1,7 @@
 //! The in-memory simulator backend: regions that follow the kernel's placement, sizes and refusals.
 
-use super::backend::{Backend, CreateRequest, NamespaceInfo, RegionState};
-use super::geometry::{align_up, validate_name, Labels, RegionGeometry};
+use super::backend::{kernel_placement, Backend, CreateRequest, NamespaceInfo, RegionState};
+use super::geometry::{align_up, Labels, RegionGeometry};
 use super::layout::Layout;
 use super::region::{Extent, RegionModel};
 use crate::error::{Error, Result};
@@ -177,43 +177,20 @@ impl Backend for Simulator {
 
     fn create(&mut self, region: &str, request: &CreateRequest) -> Result<NamespaceInfo> {
         let i = self.index(region)?;
-        validate_name(&request.name)?;
         let model = &mut self.models[i];
-        let layout = request.layout;
-        layout.check(model.geometry(), request.size)?;
-        let Some(hole) = model.first_fit(request.size) else {
-            return Err(Error::NoSpace {
-                object: region.to_string(),
-                requested: Size(request.size),
-                largest: Size(model.largest_for(&layout)),
-            });
-        };
-        // The kernel checks pfn/dax metadata at enable time, where the
-        // physical start is known; ndctl then rolls the namespace back.
-        let usable = layout
-            .usable(model.geometry(), hole.offset, request.size)
-            .ok_or_else(|| Error::Io {
-                object: region.to_string(),
-                op: format!(
-                    "enable {} namespace of {} at offset {:#x}",
-                    layout.mode,
-                    Size(request.size),
-                    hole.offset
-                ),
-                errno: libc::ENXIO,
-            })?;
+        let (offset, usable) = kernel_placement(model, request)?;
         model.insert(Extent {
-            offset: hole.offset,
+            offset,
             size: request.size,
         })?;
         let r = &mut self.state.regions[i];
         let ns = NamespaceInfo {
             dev: format!("namespace{}.{}", region_number(region, i), r.next_id),
             name: request.name.clone(),
-            offset: hole.offset,
+            offset,
             size: request.size,
             usable,
-            layout,
+            layout: request.layout,
         };
         r.next_id += 1;
         let at = r.namespaces.partition_point(|n| n.offset < ns.offset);
