@@ -15,20 +15,24 @@
 //!   destroyed. `--next SIZE` adds `next`: where each policy would put one
 //!   more request of SIZE in that final state.
 //! - `--regions`: `COUNTxSIZE` (`4x64G`, the default) or `1920M,1920M`.
+//! - `--backend real`: the machine's enabled, labelled regions through
+//!   libndctl (as root). They must hold no namespace when the run starts
+//!   (it refuses otherwise), a `--regions` that does not match them is an
+//!   error, and every namespace the run created is destroyed at the end
+//!   (the backend refuses to destroy any other).
 //! - `--state FILE`: the simulator starts from a saved state (JSON).
 //! - `--gen-trace`: prints a seeded trace that keeps the load at `--load` of
 //!   the regions' capacity for `--ops` create requests (default 2000).
 //! - `--compare`: runs each seed's generated trace under best-fit and
 //!   first-fit and prints the rejections of each.
 //!
-//! Exit status: 0 on success, 1 when a run fails, 2 for bad usage or a
-//! backend this build does not have.
+//! Exit status: 0 on success, 1 when a run fails, 2 for bad usage.
 
 use pmem::ndctl::alloc::{
     decide, generate, parse_region_sizes, parse_trace, policy_by_name, run_trace,
-    run_trace_inspect, Allocator, Backend, CreateRequest, Layout, Op, Simulator,
+    run_trace_inspect, Allocator, Backend, CreateRequest, Layout, NdctlBackend, Op, Simulator,
 };
-use pmem::ndctl::{Error, Mode, Result, Size};
+use pmem::ndctl::{Context, Error, Mode, Result, Size};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -108,18 +112,34 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
     if actions.iter().filter(|x| **x).count() != 1 {
         return Err(usage("give exactly one of --trace, --gen-trace, --compare"));
     }
+    match a.backend.as_deref() {
+        None | Some("sim") => {}
+        Some("real") if a.trace.is_some() && a.state.is_none() => {}
+        Some("real") => return Err(usage("--backend real runs a --trace, and takes no --state")),
+        Some(other) => {
+            return Err(usage(format!(
+                "unknown backend '{other}' (expected sim or real)"
+            )))
+        }
+    }
     Ok(a)
 }
 
-/// Runs a trace file on any backend: the simulator now, libndctl later.
+/// Runs a trace file on any backend (the simulator or libndctl) and returns
+/// the report as JSON text, keys in the order the summary declares them.
 ///
 /// `own_all`: the backend is a real machine, so every region must start free
 /// of namespaces this run did not make, and `--regions` must match it.
-fn run_file<B: Backend>(backend: B, args: &Args, own_all: bool) -> Result<Value> {
+fn run_file<B: Backend>(backend: B, args: &Args, own_all: bool) -> Result<String> {
     let path = args.trace.as_deref().unwrap_or_default();
     let text = std::fs::read_to_string(path).map_err(|e| Error::invalid(path, e.to_string()))?;
     let ops = parse_trace(&text)?;
     let regions = backend.regions()?;
+    if regions.is_empty() {
+        return Err(Error::NotFound {
+            object: "labelled region (initialise the DIMMs' labels first)".into(),
+        });
+    }
     if let Some(spec) = &args.regions {
         let want = parse_region_sizes(spec)?;
         let have: Vec<u64> = regions.iter().map(|r| r.geometry.size).collect();
@@ -147,10 +167,14 @@ fn run_file<B: Backend>(backend: B, args: &Args, own_all: bool) -> Result<Value>
     let (summary, next) = run_trace_inspect(&mut alloc, &ops, layout, |a| {
         next.map(|size| next_decisions(a, size, layout))
     })?;
+    // Serialising the struct itself (not through a `Value`, whose map sorts
+    // its keys) keeps the fields in the order they are declared.
     let mut out =
-        serde_json::to_value(&summary).map_err(|e| Error::invalid("summary", e.to_string()))?;
-    if let (Some(next), Some(obj)) = (next, out.as_object_mut()) {
-        obj.insert("next".into(), next?);
+        serde_json::to_string(&summary).map_err(|e| Error::invalid("summary", e.to_string()))?;
+    if let Some(next) = next {
+        // `out` is one JSON object: reopen it to add `next` last.
+        out.pop();
+        out.push_str(&format!(",\"next\":{}}}", next?));
     }
     Ok(out)
 }
@@ -223,8 +247,8 @@ fn reduction(best: u64, first: u64) -> f64 {
 enum Output {
     /// A generated trace.
     Text(String),
-    /// A report.
-    Json(Value),
+    /// A report, as JSON text.
+    Json(String),
 }
 
 fn run(args: &Args) -> Result<Output> {
@@ -239,7 +263,11 @@ fn run(args: &Args) -> Result<Output> {
         return Ok(Output::Text(lines.join("\n")));
     }
     if let Some(seeds) = &args.compare {
-        return compare(args, seeds).map(Output::Json);
+        return compare(args, seeds).map(|v| Output::Json(v.to_string()));
+    }
+    if args.backend.as_deref() == Some("real") {
+        let backend = NdctlBackend::owned_only(Context::new()?).labelled_only();
+        return run_file(backend, args, true).map(Output::Json);
     }
     let sim = match &args.state {
         Some(path) => {
@@ -260,25 +288,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match args.backend.as_deref().unwrap_or("sim") {
-        "sim" => {}
-        "real" => {
-            // The libndctl backend plugs in here, with the same generic runner:
-            // `run_file(<libndctl backend>, &args, true)`.
-            eprintln!(
-                "alloc_sim: --backend real is not available in this build \
-                 (the libndctl backend is not wired in yet); use --backend sim"
-            );
-            return ExitCode::from(2);
-        }
-        other => {
-            eprintln!(
-                "{}",
-                usage(format!("unknown backend '{other}' (expected sim or real)"))
-            );
-            return ExitCode::from(2);
-        }
-    }
     match run(&args) {
         Ok(Output::Text(t)) => println!("{t}"),
         Ok(Output::Json(v)) => println!("{v}"),
