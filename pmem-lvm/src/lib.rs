@@ -1,7 +1,45 @@
-//! `pmem-lvm`: LVM volume groups on PMEM fsdax namespaces.
+//! `pmem-lvm`: LVM volume groups on PMEM that turn a fragmented region's holes into capacity.
 //!
-//! This crate will run the `lvm` binary to build one volume group per
-//! region out of fsdax namespaces and carve logical volumes from it.
+//! A pmem namespace is one contiguous extent, so after namespaces come and
+//! go a region's free space is split into holes, and no single namespace
+//! can use them all. [`VolumeGroups::setup`] fills every hole of every
+//! labelled region with an fsdax namespace and makes them the PVs of one
+//! volume group per region (or per NUMA node in join mode); volumes are
+//! then LVs that may span holes. It runs the `lvm` command the way the
+//! workspace's LVM contract says (argument vectors, `LC_ALL=C`, JSON
+//! reports in bytes, no udev), and touches only what it created.
 //!
-//! Modules: none yet. The crate has no public API so far; nothing in it
-//! claims to manage LVM today.
+//! ```no_run
+//! use pmem_lvm::{SetupOptions, VolumeGroups, VolumeName};
+//!
+//! let groups = VolumeGroups::setup(&SetupOptions::default())?;
+//! let name = VolumeName::new("pvc-0a1b/data")?;
+//! let vol = groups.create(&name, 256 << 20)?;
+//! println!("{} is {} ({} bytes in VG {})", vol.name, vol.device.display(), vol.size, vol.vg);
+//! groups.delete(&name)?; // erased, then removed
+//! # Ok::<(), pmem_lvm::Error>(())
+//! ```
+//!
+//! Modules:
+//! - [`setup`]: namespaces per hole, PVs, VGs; teardown;
+//! - [`groups`]: [`VolumeGroups`], the state read from LVM, the locks;
+//! - [`volume`]: create, delete, grow, capacity;
+//! - [`names`]: validated VG, LV and volume names and the mapping between them;
+//! - [`runner`]: the one place a command runs, and the classification of its errors;
+//! - [`report`]: typed rows of LVM's JSON reports;
+//! - [`error`]: the crate's error type and its kinds.
+
+pub mod error;
+pub mod groups;
+pub mod names;
+pub mod report;
+pub mod runner;
+pub mod setup;
+pub mod volume;
+
+pub use error::{Error, ErrorKind, Result};
+pub use groups::{VgInfo, Volume, VolumeGroups};
+pub use names::{LvName, VgName, VolumeName};
+pub use runner::{LvmCommand, Runner};
+pub use setup::{SetupOptions, Teardown};
+pub use volume::{Capacity, VgCapacity};

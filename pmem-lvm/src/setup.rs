@@ -1,0 +1,273 @@
+//! Setup and teardown: fsdax namespaces that fill each region's holes, made into PVs of the crate's VGs.
+//!
+//! A region's free space is often split into holes (namespaces come and go,
+//! and a pmem namespace is one contiguous extent). Setup creates one fsdax
+//! namespace per hole, largest first (the kernel puts a namespace of the
+//! largest hole's size into that hole), until the region's share is used
+//! or no hole of at least the region alignment is left; every one becomes
+//! a PV of the region's VG, so LVM turns all holes into one pool.
+//!
+//! Ownership: namespaces are named [`NAMESPACE_NAME`], VGs and PVs tagged
+//! [`OWNER_TAG`]. Nothing else is ever changed: foreign namespaces, PVs and
+//! VGs are only read.
+
+use crate::error::{Error, Result};
+use crate::groups::{all_vgs, VolumeGroups};
+use crate::names::{VgName, NAMESPACE_NAME, OWNER_TAG};
+use crate::report::{PvRow, Row};
+use crate::runner::{LvmCommand, Runner};
+use pmem_ndctl::{Context, Mode, NamespaceSpec, RegionType, Size};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Holes smaller than this (or the region alignment) are not worth a PV.
+const MIN_HOLE: u64 = 16 << 20;
+/// Bytes zeroed at the start of a new namespace, where LVM keeps its label and metadata.
+const LABEL_AREA: usize = 1 << 20;
+/// At most this many namespaces per region and setup run.
+const MAX_NAMESPACES_PER_RUN: usize = 64;
+
+/// How [`VolumeGroups::setup`] lays out the VGs.
+#[derive(Debug, Clone)]
+pub struct SetupOptions {
+    /// Share of each region's size the crate's namespaces may take, 1 to 100 (default 100).
+    pub percentage: u8,
+    /// One VG per NUMA node over all its regions (`pmem-rs-node0`) instead
+    /// of one per region (`pmem-rs-region0`).
+    pub join: bool,
+    /// How LVM is run.
+    pub runner: Runner,
+}
+
+impl Default for SetupOptions {
+    fn default() -> Self {
+        SetupOptions {
+            percentage: 100,
+            join: false,
+            runner: Runner::new(),
+        }
+    }
+}
+
+/// A namespace this crate made, as read from libndctl.
+#[derive(Debug, Clone)]
+struct OwnNamespace {
+    dev: String,
+    device: String,
+    raw: u64,
+}
+
+/// What setup needs to know about one region.
+#[derive(Debug)]
+struct RegionPlan {
+    name: String,
+    vg: VgName,
+    size: u64,
+    align: u64,
+    own: Vec<OwnNamespace>,
+}
+
+/// What [`VolumeGroups::teardown`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Teardown {
+    /// Volumes erased and removed.
+    pub volumes: usize,
+    /// VGs removed.
+    pub vgs: Vec<String>,
+    /// Namespaces destroyed.
+    pub namespaces: Vec<String>,
+}
+
+fn own_namespaces(region: &pmem_ndctl::Region<'_>) -> Vec<OwnNamespace> {
+    region
+        .namespaces()
+        .filter(|ns| ns.size() > 0 && ns.alt_name().as_deref() == Some(NAMESPACE_NAME))
+        .filter_map(|ns| {
+            let info = ns.info().ok()?;
+            Some(OwnNamespace {
+                dev: info.dev,
+                device: format!("/dev/{}", info.blockdev?),
+                raw: info.raw_size,
+            })
+        })
+        .collect()
+}
+
+fn plans(ctx: &Context, join: bool) -> Result<Vec<RegionPlan>> {
+    let mut out = Vec::new();
+    for r in ctx.regions() {
+        let usable = r.is_enabled()
+            && r.is_labelled()
+            && !r.is_read_only()
+            && matches!(r.region_type(), Ok(RegionType::Pmem));
+        if !usable {
+            continue;
+        }
+        let name = r.name();
+        let vg = if join {
+            VgName::for_node(r.numa_node().unwrap_or(0))?
+        } else {
+            VgName::for_region(&name)?
+        };
+        out.push(RegionPlan {
+            vg,
+            size: r.size(),
+            align: r.align().unwrap_or(MIN_HOLE).max(1),
+            own: own_namespaces(&r),
+            name,
+        });
+    }
+    Ok(out)
+}
+
+/// Zeroes the start of a namespace this crate just made: old bytes there
+/// (an earlier PV label) must not make LVM see a stale VG.
+fn wipe_label_area(device: &str) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(device)
+        .map_err(Error::io(device, "open to clear the LVM label area"))?;
+    f.write_all(&vec![0u8; LABEL_AREA])
+        .and_then(|()| f.sync_all())
+        .map_err(Error::io(device, "clear the LVM label area"))
+}
+
+impl VolumeGroups {
+    /// Sets up the crate's VGs on every enabled, labelled PMEM region (see
+    /// the module text) and opens them. Idempotent; a run after new holes
+    /// appeared adds them to the VGs.
+    pub fn setup(opts: &SetupOptions) -> Result<VolumeGroups> {
+        let mut ctx = Context::new().map_err(Error::ndctl("libndctl"))?;
+        VolumeGroups::setup_with(&mut ctx, opts)
+    }
+
+    /// [`VolumeGroups::setup`] with the caller's libndctl context.
+    pub fn setup_with(ctx: &mut Context, opts: &SetupOptions) -> Result<VolumeGroups> {
+        if !(1..=100).contains(&opts.percentage) {
+            return Err(Error::invalid(
+                "setup",
+                format!("percentage {} is not in 1..=100", opts.percentage),
+            ));
+        }
+        let runner = &opts.runner;
+        let (own_vgs, all_names) = all_vgs(runner)?;
+        let own_vgs: BTreeSet<VgName> = own_vgs.into_iter().map(|v| v.name).collect();
+        let pvs: Vec<PvRow> = runner.report("PVs", &LvmCommand::report("pvs", PvRow::FIELDS))?;
+        let mut add: BTreeMap<VgName, Vec<String>> = BTreeMap::new();
+        for plan in plans(ctx, opts.join)? {
+            let object = format!("VG {}", plan.vg);
+            if all_names.iter().any(|n| n == plan.vg.as_str()) && !own_vgs.contains(&plan.vg) {
+                return Err(Error::AlreadyExists {
+                    object,
+                    detail: format!("it exists without the {OWNER_TAG} tag; it is not ours to use"),
+                });
+            }
+            let devices = add.entry(plan.vg.clone()).or_default();
+            for ns in &plan.own {
+                match pvs.iter().find(|p| p.name == ns.device) {
+                    Some(pv) if pv.vg == plan.vg.as_str() => {}
+                    Some(pv) if !pv.vg.is_empty() => {
+                        return Err(Error::InUse {
+                            object: format!("{} ({})", ns.dev, plan.name),
+                            detail: format!(
+                                "it is a PV of VG {}, not of {}: tear down before switching layouts",
+                                pv.vg, plan.vg
+                            ),
+                        });
+                    }
+                    _ => devices.push(ns.device.clone()),
+                }
+            }
+            let used: u64 = plan.own.iter().map(|n| n.raw).sum();
+            let share = u64::try_from(u128::from(plan.size) * u128::from(opts.percentage) / 100)
+                .unwrap_or(plan.size)
+                / plan.align
+                * plan.align;
+            let mut want = share.saturating_sub(used);
+            for _ in 0..MAX_NAMESPACES_PER_RUN {
+                let region = ctx.region(&plan.name).map_err(Error::ndctl(&plan.name))?;
+                let hole = region
+                    .max_available_extent()
+                    .unwrap_or_else(|| region.available_size());
+                let chunk = hole.min(want) / plan.align * plan.align;
+                if chunk < MIN_HOLE.max(plan.align) {
+                    break;
+                }
+                let spec = NamespaceSpec::new(plan.name.as_str(), Mode::Fsdax, Size(chunk))
+                    .name(NAMESPACE_NAME);
+                let info = ctx
+                    .create_namespace(&spec)
+                    .map_err(Error::ndctl(&plan.name))?;
+                let device = format!(
+                    "/dev/{}",
+                    info.blockdev.ok_or_else(|| Error::NotFound {
+                        object: format!("block device of {}", info.dev),
+                    })?
+                );
+                wipe_label_area(&device)?;
+                devices.push(device);
+                want -= chunk;
+            }
+        }
+        for (vg, devices) in add.into_iter().filter(|(_, d)| !d.is_empty()) {
+            let object = format!("VG {vg}");
+            let cmd = if own_vgs.contains(&vg) {
+                LvmCommand::new("vgextend").operand(vg.as_str())
+            } else {
+                LvmCommand::new("vgcreate")
+                    .opt_value("--addtag", OWNER_TAG)
+                    .operand(vg.as_str())
+            };
+            runner.run(&object, &devices.iter().fold(cmd, |c, d| c.operand(d)))?;
+            let tag = LvmCommand::new("pvchange").opt_value("--addtag", OWNER_TAG);
+            runner.run(&object, &devices.iter().fold(tag, |c, d| c.operand(d)))?;
+        }
+        VolumeGroups::open(runner.clone())
+    }
+
+    /// Removes everything the crate made: erases and removes every volume,
+    /// removes its VGs and PVs, destroys its namespaces. Foreign objects
+    /// are left alone; a namespace of ours that a foreign VG uses is refused.
+    pub fn teardown(ctx: &mut Context, runner: &Runner) -> Result<Teardown> {
+        let groups = VolumeGroups::open(runner.clone())?;
+        let mut done = Teardown::default();
+        for v in groups.list()? {
+            groups.delete(&v.name)?;
+            done.volumes += 1;
+        }
+        for vg in groups.vgs() {
+            let cmd = LvmCommand::new("vgremove")
+                .opt("--yes")
+                .operand(vg.name.as_str());
+            runner.run(&format!("VG {}", vg.name), &cmd)?;
+            done.vgs.push(vg.name.to_string());
+        }
+        let pvs: Vec<PvRow> = runner.report("PVs", &LvmCommand::report("pvs", PvRow::FIELDS))?;
+        let own: Vec<OwnNamespace> = plans(ctx, false)?.into_iter().flat_map(|p| p.own).collect();
+        for ns in &own {
+            let Some(pv) = pvs.iter().find(|p| p.name == ns.device) else {
+                continue;
+            };
+            let object = format!("PV {}", ns.device);
+            if !pv.vg.is_empty() {
+                return Err(Error::InUse {
+                    object,
+                    detail: format!("VG {} (not ours) uses it", pv.vg),
+                });
+            }
+            runner.run(
+                &object,
+                &LvmCommand::new("pvremove")
+                    .opt("--yes")
+                    .operand(ns.device.as_str()),
+            )?;
+        }
+        for ns in own {
+            ctx.destroy_namespace(&ns.dev, true)
+                .map_err(Error::ndctl(&ns.dev))?;
+            done.namespaces.push(ns.dev);
+        }
+        Ok(done)
+    }
+}
