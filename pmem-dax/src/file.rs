@@ -3,12 +3,12 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::map::{MapKind, Mapping};
+use crate::sys;
 
 /// How [`MapOptions::map`] opens and maps a file.
 #[derive(Clone, Debug, Default)]
@@ -105,12 +105,9 @@ impl MapOptions {
         if !self.lock {
             return Ok(());
         }
-        // SAFETY: flock only reads its integer arguments; the fd is open.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
+        let Err(err) = sys::lock_exclusive(file) else {
             return Ok(());
-        }
-        let err = io::Error::last_os_error();
+        };
         if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
             return Err(Error::Locked {
                 path: path.to_owned(),
@@ -173,18 +170,15 @@ fn reserve(file: &File, path: &Path, size: u64) -> Result<()> {
         return Err(bad("the file is empty and no size was given"));
     }
     let len = libc::off_t::try_from(size).map_err(|_| bad("larger than off_t"))?;
-    // SAFETY: posix_fallocate only reads its integer arguments; the fd is
-    // open for the duration of the call.
-    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
-    match rc {
-        0 => Ok(()),
-        libc::ENOSPC => Err(bad("not enough free space on the filesystem")),
-        libc::EFBIG => Err(bad("beyond the filesystem's largest file")),
-        rc => Err(Error::io(
-            path,
-            "posix_fallocate",
-            io::Error::from_raw_os_error(rc),
-        )),
+    match sys::fallocate(file, len) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+            Err(bad("not enough free space on the filesystem"))
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EFBIG) => {
+            Err(bad("beyond the filesystem's largest file"))
+        }
+        Err(e) => Err(Error::io(path, "posix_fallocate", e)),
     }
 }
 

@@ -21,6 +21,7 @@
 //!   typed views ([`Plain`]);
 //! - `file`: create-or-open a file and map it ([`map_file`]);
 //! - `devdax`: device-dax character devices ([`DevDax`]);
+//! - `sys`: `posix_fallocate`, `flock` and the page size;
 //! - `error`: [`Error`] and [`ErrorKind`].
 //!
 //! Only x86_64 Linux is supported.
@@ -38,6 +39,7 @@ mod flush;
 mod map;
 mod nt;
 mod persist;
+mod sys;
 
 pub use config::{features, Features, Flush, Movnt, DEFAULT_MOVNT_THRESHOLD};
 pub use cpu::CpuFeatures;

@@ -282,8 +282,7 @@ impl Mapping {
         if self.kind == MapKind::Anonymous || len == 0 {
             return Ok(());
         }
-        // SAFETY: sysconf has no preconditions.
-        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        let page = crate::sys::page_size();
         let start = (self.ptr.as_ptr() as usize + offset) & !(page - 1);
         let end = self.ptr.as_ptr() as usize + offset + len;
         // SAFETY: [start, end) lies in pages of this mapping (start is the
