@@ -1,7 +1,47 @@
 //! `pmem-csi`: a Kubernetes CSI driver for persistent memory.
 //!
-//! The driver will serve the CSI identity, controller and node services on
-//! a unix socket, on top of `pmem-ndctl` and `pmem-lvm`.
+//! It runs on every node with PMEM and serves the CSI identity,
+//! controller and node services on a unix socket (the external-provisioner runs in
+//! node-deployment mode beside it). The driver is thin: volumes come from a
+//! device manager over the layers below (LVM, one namespace per volume, or
+//! the allocator's simulator); the driver validates requests, keeps its own
+//! record of volumes on disk, and answers with the right gRPC codes.
 //!
-//! Modules: none yet. The crate has no public API so far; it does not
-//! serve CSI today.
+//! Modules:
+//! - [`proto`]: the CSI v1 messages and services, compiled from `proto/csi.proto`;
+//! - [`config`]: the command line;
+//! - [`server`]: building the driver and serving gRPC on the socket;
+//! - [`identity`], [`controller`], [`node`]: the CSI services, thin handlers;
+//! - [`driver`]: the logic of each controller operation as plain functions;
+//! - [`nodeops`]: the node operations (mkfs, DAX mounts, bind mounts, stats, growth, ephemeral volumes);
+//! - [`cmd`]: the one runner of external programs; [`mountinfo`]: what is mounted where;
+//! - [`manager`]: device managers (`direct`, `sim`);
+//! - [`volume`]: volume ids, names, parameters and capabilities;
+//! - [`state`]: the atomic on-disk record of volumes;
+//! - [`locks`]: the per-volume in-flight locks (ABORTED);
+//! - [`metrics`]: Prometheus metrics;
+//! - [`error`]: the error type and its gRPC codes.
+
+pub mod cmd;
+pub mod config;
+pub mod controller;
+pub mod driver;
+pub mod error;
+pub mod identity;
+pub mod locks;
+pub mod manager;
+pub mod metrics;
+pub mod mountinfo;
+pub mod node;
+pub mod nodeops;
+pub mod server;
+pub mod state;
+pub mod volume;
+
+pub mod proto {
+    //! The CSI v1 messages and services (generated from `proto/csi.proto`).
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("csi.v1");
+}
+
+pub use error::{Error, Result};

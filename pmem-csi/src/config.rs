@@ -1,0 +1,146 @@
+//! The driver's command line.
+
+use crate::error::{Error, Result};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Which device manager provides volumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagerKind {
+    /// LVM logical volumes in one volume group per region (pmem-lvm).
+    Lvm,
+    /// One namespace per volume, placed best-fit (pmem-ndctl's allocator).
+    Direct,
+    /// The allocator's simulator: no PMEM needed.
+    Sim,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The parsed command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The unix socket to serve on.
+    pub endpoint: PathBuf,
+    /// This node's id (topology value).
+    pub node_id: String,
+    /// The CSI driver name.
+    pub driver_name: String,
+    /// The device manager.
+    pub manager: ManagerKind,
+    /// Where volume records live.
+    pub state_dir: PathBuf,
+    /// Percentage of each region the lvm manager uses.
+    pub pmem_percentage: u8,
+    /// Region sizes of the sim manager.
+    pub sim_regions: String,
+    /// Where to serve Prometheus metrics.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+/// The usage text.
+pub const USAGE: &str =
+    "usage: pmem-csi-driver --endpoint unix:///path/csi.sock --node-id NODE [--driver-name NAME]
+                       --device-manager lvm|direct|sim [--state-dir DIR] [--pmem-percentage P]
+                       [--sim-regions SPEC] [--metrics-listen ADDR] [--log-format text|json]";
+
+impl Config {
+    /// Parses the arguments (without the program name).
+    pub fn parse(args: &[String]) -> Result<Config> {
+        let mut c = Config {
+            endpoint: PathBuf::new(),
+            node_id: String::new(),
+            driver_name: "pmem-csi.pmem-rs.io".into(),
+            manager: ManagerKind::Lvm,
+            state_dir: PathBuf::from("/var/lib/pmem-csi"),
+            pmem_percentage: 100,
+            sim_regions: "4x64G".into(),
+            metrics_listen: None,
+            log_format: LogFormat::Text,
+        };
+        let mut manager = None;
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let (key, inline) = match a.split_once('=') {
+                Some((k, v)) => (k, Some(v.to_string())),
+                None => (a.as_str(), None),
+            };
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| it.next().cloned())
+                    .ok_or_else(|| Error::invalid(format!("{key} needs a value")))
+            };
+            match key {
+                "--endpoint" => {
+                    let v = value()?;
+                    let path = v.strip_prefix("unix://").ok_or_else(|| {
+                        Error::invalid(format!("--endpoint {v:?}: expected unix:///path"))
+                    })?;
+                    c.endpoint = PathBuf::from(path);
+                }
+                "--node-id" => c.node_id = value()?,
+                "--driver-name" => c.driver_name = value()?,
+                "--device-manager" => {
+                    manager = Some(match value()?.as_str() {
+                        "lvm" => ManagerKind::Lvm,
+                        "direct" => ManagerKind::Direct,
+                        "sim" => ManagerKind::Sim,
+                        other => {
+                            return Err(Error::invalid(format!(
+                                "--device-manager {other:?}: expected lvm, direct or sim"
+                            )))
+                        }
+                    })
+                }
+                "--state-dir" => c.state_dir = PathBuf::from(value()?),
+                "--pmem-percentage" => {
+                    let v = value()?;
+                    c.pmem_percentage = v
+                        .parse()
+                        .ok()
+                        .filter(|p| (1..=100).contains(p))
+                        .ok_or_else(|| {
+                            Error::invalid(format!("--pmem-percentage {v:?}: expected 1 to 100"))
+                        })?;
+                }
+                "--sim-regions" => c.sim_regions = value()?,
+                "--metrics-listen" => {
+                    let v = value()?;
+                    c.metrics_listen = Some(v.parse().map_err(|_| {
+                        Error::invalid(format!("--metrics-listen {v:?}: expected HOST:PORT"))
+                    })?);
+                }
+                "--log-format" => {
+                    c.log_format = match value()?.as_str() {
+                        "text" => LogFormat::Text,
+                        "json" => LogFormat::Json,
+                        other => {
+                            return Err(Error::invalid(format!(
+                                "--log-format {other:?}: expected text or json"
+                            )))
+                        }
+                    }
+                }
+                other => return Err(Error::invalid(format!("unknown option {other:?}\n{USAGE}"))),
+            }
+        }
+        if c.endpoint.as_os_str().is_empty() || c.node_id.is_empty() {
+            return Err(Error::invalid(format!(
+                "--endpoint and --node-id are required\n{USAGE}"
+            )));
+        }
+        c.manager = manager
+            .ok_or_else(|| Error::invalid(format!("--device-manager is required\n{USAGE}")))?;
+        Ok(c)
+    }
+}

@@ -1,0 +1,311 @@
+//! The CSI Controller service: each handler validates, runs the driver function off the async runtime, maps the error.
+
+use crate::driver::{Driver, SizeRange};
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::proto::controller_server::Controller;
+use crate::proto::controller_service_capability::{rpc::Type as CapType, Rpc};
+use crate::proto::*;
+use crate::state::VolumeRecord;
+use crate::volume::{check_capabilities, check_capability, Params};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// Serves Controller for a driver.
+pub struct ControllerService {
+    /// The driver.
+    pub driver: Arc<Driver>,
+    /// Where operations are counted and timed.
+    pub metrics: Arc<Metrics>,
+}
+
+impl ControllerService {
+    /// Runs `f` on the blocking pool under a span, records the outcome; a
+    /// panic inside becomes INTERNAL instead of taking the server down.
+    async fn run<T: Send + 'static>(
+        &self,
+        method: &'static str,
+        volume: &str,
+        f: impl FnOnce(&Driver) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Status> {
+        let span = tracing::info_span!("csi", method, volume);
+        let d = self.driver.clone();
+        let start = std::time::Instant::now();
+        let out = tokio::task::spawn_blocking(move || span.in_scope(|| f(&d)))
+            .await
+            .unwrap_or_else(|e| Err(Error::Internal(format!("{method} failed: {e}"))));
+        self.metrics.observe(
+            method,
+            out.as_ref().err().map_or(tonic::Code::Ok, Error::code),
+            start.elapsed(),
+        );
+        if let Err(e) = &out {
+            tracing::warn!(method, volume, code = ?e.code(), error = %e, "request failed");
+        }
+        out.map_err(Status::from)
+    }
+
+    fn volume(&self, rec: &VolumeRecord) -> Volume {
+        Volume {
+            capacity_bytes: rec.size as i64,
+            volume_id: rec.id.to_string(),
+            volume_context: rec.params.to_context(),
+            content_source: None,
+            accessible_topology: vec![self.topology()],
+        }
+    }
+
+    fn topology(&self) -> Topology {
+        Topology {
+            segments: HashMap::from([(self.driver.topology_key(), self.driver.node_id.clone())]),
+        }
+    }
+
+    /// Whether `t` (if given) names this node.
+    fn is_here(&self, t: &Topology) -> bool {
+        t.segments
+            .get(&self.driver.topology_key())
+            .map_or(true, |n| *n == self.driver.node_id)
+    }
+}
+
+fn range(r: Option<&CapacityRange>) -> Result<SizeRange, Error> {
+    r.map_or(Ok(SizeRange::default()), |r| {
+        SizeRange::parse(r.required_bytes, r.limit_bytes)
+    })
+}
+
+#[tonic::async_trait]
+impl Controller for ControllerService {
+    async fn create_volume(
+        &self,
+        req: Request<CreateVolumeRequest>,
+    ) -> Result<Response<CreateVolumeResponse>, Status> {
+        let r = req.into_inner();
+        if r.name.is_empty() {
+            return Err(Error::invalid("volume name is missing").into());
+        }
+        check_capabilities(&r.volume_capabilities)?;
+        if r.volume_content_source.is_some() {
+            return Err(Error::invalid(
+                "volume content sources (snapshots, clones) are not supported",
+            )
+            .into());
+        }
+        let params = Params::parse(&r.parameters)?;
+        let size = range(r.capacity_range.as_ref())?;
+        if let Some(req) = &r.accessibility_requirements {
+            if !req.requisite.is_empty() && !req.requisite.iter().any(|t| self.is_here(t)) {
+                return Err(Error::ResourceExhausted(format!(
+                    "node {} is not among the requisite topologies",
+                    self.driver.node_id
+                ))
+                .into());
+            }
+        }
+        let name = r.name.clone();
+        let rec = self
+            .run("CreateVolume", &name, move |d| {
+                d.create_volume(&r.name, size, params)
+            })
+            .await?;
+        Ok(Response::new(CreateVolumeResponse {
+            volume: Some(self.volume(&rec)),
+        }))
+    }
+
+    async fn delete_volume(
+        &self,
+        req: Request<DeleteVolumeRequest>,
+    ) -> Result<Response<DeleteVolumeResponse>, Status> {
+        let id = req.into_inner().volume_id;
+        if id.is_empty() {
+            return Err(Error::invalid("volume id is missing").into());
+        }
+        self.run("DeleteVolume", &id.clone(), move |d| d.delete_volume(&id))
+            .await?;
+        Ok(Response::new(DeleteVolumeResponse {}))
+    }
+
+    async fn controller_publish_volume(
+        &self,
+        _: Request<ControllerPublishVolumeRequest>,
+    ) -> Result<Response<ControllerPublishVolumeResponse>, Status> {
+        Err(Status::unimplemented(
+            "volumes are local to their node: there is nothing to publish",
+        ))
+    }
+
+    async fn controller_unpublish_volume(
+        &self,
+        _: Request<ControllerUnpublishVolumeRequest>,
+    ) -> Result<Response<ControllerUnpublishVolumeResponse>, Status> {
+        Err(Status::unimplemented(
+            "volumes are local to their node: there is nothing to unpublish",
+        ))
+    }
+
+    async fn validate_volume_capabilities(
+        &self,
+        req: Request<ValidateVolumeCapabilitiesRequest>,
+    ) -> Result<Response<ValidateVolumeCapabilitiesResponse>, Status> {
+        let r = req.into_inner();
+        if r.volume_id.is_empty() {
+            return Err(Error::invalid("volume id is missing").into());
+        }
+        if r.volume_capabilities.is_empty() {
+            return Err(Error::invalid("volume capabilities are missing").into());
+        }
+        let id = r.volume_id.clone();
+        self.run("ValidateVolumeCapabilities", &r.volume_id, move |d| {
+            d.volume(&id).map(|_| ())
+        })
+        .await?;
+        let unsupported = r
+            .volume_capabilities
+            .iter()
+            .find_map(|c| check_capability(c).err());
+        Ok(Response::new(match unsupported {
+            Some(e) => ValidateVolumeCapabilitiesResponse {
+                confirmed: None,
+                message: e.to_string(),
+            },
+            None => ValidateVolumeCapabilitiesResponse {
+                confirmed: Some(validate_volume_capabilities_response::Confirmed {
+                    volume_context: r.volume_context,
+                    volume_capabilities: r.volume_capabilities,
+                    parameters: r.parameters,
+                    mutable_parameters: HashMap::new(),
+                }),
+                message: String::new(),
+            },
+        }))
+    }
+
+    async fn list_volumes(
+        &self,
+        req: Request<ListVolumesRequest>,
+    ) -> Result<Response<ListVolumesResponse>, Status> {
+        let r = req.into_inner();
+        let (recs, next) = self
+            .run("ListVolumes", "", move |d| {
+                d.list_volumes(&r.starting_token, r.max_entries)
+            })
+            .await?;
+        Ok(Response::new(ListVolumesResponse {
+            entries: recs
+                .iter()
+                .map(|rec| list_volumes_response::Entry {
+                    volume: Some(self.volume(rec)),
+                    status: None,
+                })
+                .collect(),
+            next_token: next.unwrap_or_default(),
+        }))
+    }
+
+    async fn get_capacity(
+        &self,
+        req: Request<GetCapacityRequest>,
+    ) -> Result<Response<GetCapacityResponse>, Status> {
+        let r = req.into_inner();
+        r.volume_capabilities
+            .iter()
+            .try_for_each(check_capability)?;
+        let params = Params::parse(&r.parameters)?;
+        if r.accessible_topology
+            .as_ref()
+            .is_some_and(|t| !self.is_here(t))
+        {
+            return Ok(Response::new(GetCapacityResponse {
+                available_capacity: 0,
+                maximum_volume_size: Some(0),
+                minimum_volume_size: None,
+            }));
+        }
+        let cap = self
+            .run("GetCapacity", "", move |d| d.capacity(&params))
+            .await?;
+        Ok(Response::new(GetCapacityResponse {
+            available_capacity: cap.free as i64,
+            maximum_volume_size: Some(cap.max_volume as i64),
+            minimum_volume_size: None,
+        }))
+    }
+
+    async fn controller_get_capabilities(
+        &self,
+        _: Request<ControllerGetCapabilitiesRequest>,
+    ) -> Result<Response<ControllerGetCapabilitiesResponse>, Status> {
+        let mut types = vec![
+            CapType::CreateDeleteVolume,
+            CapType::ListVolumes,
+            CapType::GetCapacity,
+            CapType::GetVolume,
+        ];
+        if self.driver.manager().can_expand() {
+            types.push(CapType::ExpandVolume);
+        }
+        Ok(Response::new(ControllerGetCapabilitiesResponse {
+            capabilities: types
+                .into_iter()
+                .map(|t| ControllerServiceCapability {
+                    r#type: Some(rpc_type(t)),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn controller_expand_volume(
+        &self,
+        req: Request<ControllerExpandVolumeRequest>,
+    ) -> Result<Response<ControllerExpandVolumeResponse>, Status> {
+        let r = req.into_inner();
+        if r.volume_id.is_empty() {
+            return Err(Error::invalid("volume id is missing").into());
+        }
+        let size = match r.capacity_range.as_ref() {
+            None => return Err(Error::invalid("capacity range is missing").into()),
+            Some(c) => range(Some(c))?,
+        };
+        if let Some(c) = &r.volume_capability {
+            check_capability(c)?;
+        }
+        let id = r.volume_id.clone();
+        let new = self
+            .run("ControllerExpandVolume", &id.clone(), move |d| {
+                d.expand_volume(&id, size)
+            })
+            .await?;
+        let block = matches!(
+            r.volume_capability.and_then(|c| c.access_type),
+            Some(volume_capability::AccessType::Block(_))
+        );
+        Ok(Response::new(ControllerExpandVolumeResponse {
+            capacity_bytes: new as i64,
+            node_expansion_required: !block,
+        }))
+    }
+
+    async fn controller_get_volume(
+        &self,
+        req: Request<ControllerGetVolumeRequest>,
+    ) -> Result<Response<ControllerGetVolumeResponse>, Status> {
+        let id = req.into_inner().volume_id;
+        let rec = self
+            .run("ControllerGetVolume", &id.clone(), move |d| d.volume(&id))
+            .await?;
+        Ok(Response::new(ControllerGetVolumeResponse {
+            volume: Some(self.volume(&rec)),
+            status: Some(controller_get_volume_response::VolumeStatus {
+                published_node_ids: vec![],
+                volume_condition: None,
+            }),
+        }))
+    }
+}
+
+fn rpc_type(t: CapType) -> controller_service_capability::Type {
+    controller_service_capability::Type::Rpc(Rpc { r#type: t as i32 })
+}

@@ -1,0 +1,53 @@
+//! Device managers: where volumes come from (LVM logical volumes, one namespace per volume, or the simulator).
+
+mod erase;
+
+mod namespaces;
+
+pub use namespaces::NamespaceManager;
+
+use crate::error::Result;
+use crate::volume::{Params, VolumeId};
+
+/// A volume's device as its manager reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// The volume the device belongs to.
+    pub id: VolumeId,
+    /// Usable size, bytes.
+    pub size: u64,
+    /// The device node (`/dev/pmem0.1`, `/dev/dax0.1`, `/dev/<vg>/<lv>`).
+    pub path: String,
+}
+
+/// Capacity for one kind of volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capacity {
+    /// All PMEM the manager uses, bytes.
+    pub total: u64,
+    /// Free, bytes (not all of it in one piece).
+    pub free: u64,
+    /// The largest volume that can be created now, bytes.
+    pub max_volume: u64,
+    /// The largest volume that could ever be created (everything free), bytes.
+    pub max_possible: u64,
+}
+
+/// What the driver needs from a device manager. Calls block; the gRPC
+/// handlers run them on the blocking pool.
+pub trait DeviceManager: Send + Sync {
+    /// `lvm`, `direct` or `sim`.
+    fn kind(&self) -> &'static str;
+    /// Creates the device of volume `id` with at least `size` usable bytes.
+    fn create(&self, id: &VolumeId, size: u64, params: &Params) -> Result<Device>;
+    /// Deletes the device of `id`, erasing its data first when asked; no error if it does not exist.
+    fn delete(&self, id: &VolumeId, erase: bool) -> Result<()>;
+    /// Whether volumes can grow.
+    fn can_expand(&self) -> bool;
+    /// Grows the device of `id` to at least `size` bytes; returns the new size.
+    fn expand(&self, id: &VolumeId, size: u64) -> Result<u64>;
+    /// Every device this manager created (found by its marks), with its size.
+    fn list(&self) -> Result<Vec<Device>>;
+    /// Capacity for volumes with `params`.
+    fn capacity(&self, params: &Params) -> Result<Capacity>;
+}

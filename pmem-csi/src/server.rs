@@ -1,0 +1,124 @@
+//! Serving: build the device manager and the driver, then serve gRPC on the unix socket until SIGTERM/SIGINT.
+
+use crate::config::{Config, ManagerKind};
+use crate::controller::ControllerService;
+use crate::driver::Driver;
+use crate::error::{Error, Result};
+use crate::identity::IdentityService;
+use crate::manager::{DeviceManager, NamespaceManager};
+use crate::metrics::Metrics;
+use crate::node::NodeService;
+use crate::nodeops::NodeOps;
+use crate::proto::{
+    controller_server::ControllerServer, identity_server::IdentityServer, node_server::NodeServer,
+};
+use crate::state::StateStore;
+use pmem_ndctl::alloc::parse_region_sizes;
+use std::sync::Arc;
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+
+/// Builds the device manager the configuration names.
+pub fn manager(c: &Config) -> Result<Arc<dyn DeviceManager>> {
+    Ok(match c.manager {
+        ManagerKind::Sim => {
+            let sizes = parse_region_sizes(&c.sim_regions)?;
+            std::fs::create_dir_all(&c.state_dir)
+                .map_err(|e| Error::Internal(format!("{}: {e}", c.state_dir.display())))?;
+            Arc::new(NamespaceManager::sim(
+                &sizes,
+                c.state_dir.join("sim-regions.json"),
+            )?)
+        }
+        ManagerKind::Direct => Arc::new(NamespaceManager::direct()?),
+        ManagerKind::Lvm => {
+            return Err(Error::Unavailable(
+                "the lvm device manager is not built into this driver yet".into(),
+            ))
+        }
+    })
+}
+
+/// Runs the driver until a termination signal.
+pub async fn run(c: Config) -> Result<()> {
+    let cfg = c.clone();
+    let (driver, notes) = tokio::task::spawn_blocking(move || {
+        let m = manager(&cfg)?;
+        Driver::start(
+            cfg.driver_name.clone(),
+            cfg.node_id.clone(),
+            m,
+            StateStore::open(&cfg.state_dir)?,
+        )
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))??;
+    for n in notes {
+        tracing::warn!(reconcile = %n, "state reconciled with the device manager");
+    }
+    let driver = Arc::new(driver);
+    let metrics = Arc::new(Metrics::new());
+    if let Some(addr) = c.metrics_listen {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Internal(format!("metrics on {addr}: {e}")))?;
+        tokio::spawn(crate::metrics::serve(l, metrics.clone(), driver.clone()));
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(&c.endpoint) {
+        use std::os::unix::fs::FileTypeExt;
+        if meta.file_type().is_socket() {
+            let _ = std::fs::remove_file(&c.endpoint);
+        }
+    }
+    if let Some(dir) = c.endpoint.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let listener = UnixListener::bind(&c.endpoint)
+        .map_err(|e| Error::Internal(format!("{}: {e}", c.endpoint.display())))?;
+    tracing::info!(endpoint = %c.endpoint.display(), manager = driver.manager().kind(), node = %driver.node_id, "serving CSI");
+    let shutdown = async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+    };
+    serve(
+        listener,
+        driver,
+        metrics,
+        c.state_dir.join("ephemeral"),
+        shutdown,
+    )
+    .await?;
+    let _ = std::fs::remove_file(&c.endpoint);
+    Ok(())
+}
+
+/// Serves the CSI services of `driver` on `listener` until `shutdown`
+/// completes; ephemeral volumes are staged under `ephemeral_dir`.
+pub async fn serve(
+    listener: UnixListener,
+    driver: Arc<Driver>,
+    metrics: Arc<Metrics>,
+    ephemeral_dir: std::path::PathBuf,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    tonic::transport::Server::builder()
+        .add_service(IdentityServer::new(IdentityService(driver.clone())))
+        .add_service(ControllerServer::new(ControllerService {
+            driver: driver.clone(),
+            metrics: metrics.clone(),
+        }))
+        .add_service(NodeServer::new(NodeService {
+            ops: Arc::new(NodeOps {
+                driver,
+                ephemeral_dir,
+            }),
+            metrics,
+        }))
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+        .await
+        .map_err(|e| Error::Internal(format!("gRPC server: {e}")))
+}
