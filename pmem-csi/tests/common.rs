@@ -1,6 +1,6 @@
 //! Test support: a driver serving on a unix socket in a temporary directory, and clients for it.
 
-#![allow(dead_code)]
+#![allow(dead_code, missing_docs)]
 
 use hyper_util::rt::TokioIo;
 use pmem_csi::proto::controller_client::ControllerClient;
