@@ -45,6 +45,22 @@ fn need_id(id: &str) -> Result<(), Error> {
     }
 }
 
+/// The volume path of a stats or expand request, checked in the order CSI
+/// clients expect: id and path present, volume known, path usable.
+fn volume_path(ops: &NodeOps, id: &str, path: &str) -> Result<std::path::PathBuf, Error> {
+    need_id(id)?;
+    if path.is_empty() {
+        return Err(Error::invalid("volume path is missing"));
+    }
+    ops.record(id)?;
+    if !path.starts_with('/') {
+        return Err(Error::NotFound(format!(
+            "volume path {path:?} does not exist"
+        )));
+    }
+    check_path("volume path", path)
+}
+
 impl NodeService {
     async fn run<T: Send + 'static>(
         &self,
@@ -158,9 +174,7 @@ impl Node for NodeService {
         req: Request<NodeGetVolumeStatsRequest>,
     ) -> Result<Response<NodeGetVolumeStatsResponse>, Status> {
         let r = req.into_inner();
-        need_id(&r.volume_id)?;
-        self.ops.record(&r.volume_id)?;
-        let path = check_path("volume path", &r.volume_path)?;
+        let path = volume_path(&self.ops, &r.volume_id, &r.volume_path)?;
         let id = r.volume_id.clone();
         let u = self
             .run("NodeGetVolumeStats", &r.volume_id, move |o| {
@@ -191,9 +205,7 @@ impl Node for NodeService {
         req: Request<NodeExpandVolumeRequest>,
     ) -> Result<Response<NodeExpandVolumeResponse>, Status> {
         let r = req.into_inner();
-        need_id(&r.volume_id)?;
-        self.ops.record(&r.volume_id)?;
-        let path = check_path("volume path", &r.volume_path)?;
+        let path = volume_path(&self.ops, &r.volume_id, &r.volume_path)?;
         let id = r.volume_id.clone();
         let size = self
             .run("NodeExpandVolume", &r.volume_id, move |o| {
