@@ -24,11 +24,13 @@
 //! - [`setup`]: namespaces per hole, PVs, VGs; teardown;
 //! - [`groups`]: [`VolumeGroups`], the state read from LVM, the locks;
 //! - [`volume`]: create, delete, grow, capacity;
+//! - [`erase`]: zeroing a volume before its space is reused;
 //! - [`names`]: validated VG, LV and volume names and the mapping between them;
-//! - [`runner`]: the one place a command runs, and the classification of its errors;
+//! - [`runner`]: the one place a process runs (`lvm`), and the classification of its errors;
 //! - [`report`]: typed rows of LVM's JSON reports;
 //! - [`error`]: the crate's error type and its kinds.
 
+pub mod erase;
 pub mod error;
 pub mod groups;
 pub mod names;

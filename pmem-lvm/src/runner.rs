@@ -1,4 +1,4 @@
-//! The one place that runs a process: LVM commands (and the zeroing of a volume), with a time limit.
+//! The one place that runs a process: every LVM command, with a time limit.
 //!
 //! Every command is an argument vector (`lvm SUB --config ... OPTIONS --
 //! OPERANDS`), never a shell line; user values only appear as operands after
@@ -98,7 +98,6 @@ pub struct Output {
 #[derive(Debug, Clone)]
 pub struct Runner {
     lvm: PathBuf,
-    blkdiscard: PathBuf,
     timeout: Duration,
 }
 
@@ -109,11 +108,10 @@ impl Default for Runner {
 }
 
 impl Runner {
-    /// `lvm` and `blkdiscard` from `PATH`, 120 s per command.
+    /// `lvm` from `PATH`, 120 s per command.
     pub fn new() -> Self {
         Runner {
             lvm: "lvm".into(),
-            blkdiscard: "blkdiscard".into(),
             timeout: Duration::from_secs(120),
         }
     }
@@ -144,19 +142,6 @@ impl Runner {
             command: format!("lvm {}", cmd.sub()),
             reason,
         })
-    }
-
-    /// Overwrites the whole block device `device` with zeros
-    /// (`blkdiscard --zeroout`, which opens it exclusively: a mounted or
-    /// otherwise held device is refused as in use, not erased).
-    pub fn zero_out(&self, object: &str, device: &Path) -> Result<()> {
-        let argv = [
-            "--zeroout".to_string(),
-            "--".to_string(),
-            device.to_string_lossy().into_owned(),
-        ];
-        self.spawn(object, "blkdiscard --zeroout", &self.blkdiscard, &argv)
-            .map(drop)
     }
 
     /// The only place a process is started.
@@ -249,7 +234,6 @@ pub fn classify(object: &str, command: &str, status: &str, stderr: &str) -> Erro
             detail: text,
         }
     } else if has("in use")
-        || has("Device or resource busy")
         || has("Can't remove open logical volume")
         || has("is already in volume group")
     {
@@ -257,7 +241,7 @@ pub fn classify(object: &str, command: &str, status: &str, stderr: &str) -> Erro
             object,
             detail: text,
         }
-    } else if has("not found") || has("Failed to find") || has("No such file or directory") {
+    } else if has("not found") || has("Failed to find") {
         Error::NotFound { object }
     } else if has("not larger than existing size") {
         Error::InvalidArgument {

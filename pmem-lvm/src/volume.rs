@@ -127,7 +127,7 @@ impl VolumeGroups {
         };
         let vg_lock = self.vg_lock(&v.vg);
         let _vg_held = lock(&vg_lock);
-        match self.runner.zero_out(&object, &v.device) {
+        match crate::erase::zero_out(&object, &v.device) {
             Err(e) if e.kind() == ErrorKind::NotFound => {} // LV already gone or inactive.
             r => r?,
         }
