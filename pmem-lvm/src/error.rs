@@ -66,7 +66,7 @@ pub enum Error {
         reason: String,
     },
     /// A command ran past its time limit and was killed.
-    #[error("{object}: `{command}` did not finish within {}s and was killed", .after.as_secs())]
+    #[error("{object}: `{command}` did not finish within {after:?} and was killed")]
     Timeout {
         /// The object operated on.
         object: String,

@@ -122,7 +122,7 @@ impl VolumeGroups {
     pub fn delete(&self, name: &VolumeName) -> Result<()> {
         let object = format!("volume {name}");
         let _held = self.name_lock(name);
-        let Some(v) = self.lookup(name) else {
+        let Some(v) = self.lookup_or_refresh(name)? else {
             return Ok(());
         };
         let vg_lock = self.vg_lock(&v.vg);
@@ -153,6 +153,7 @@ impl VolumeGroups {
     pub fn grow(&self, name: &VolumeName, size: u64) -> Result<Volume> {
         let object = format!("volume {name}");
         let _held = self.name_lock(name);
+        self.lookup_or_refresh(name)?;
         let (v, rounded) = {
             let mut st = lock(&self.state);
             let v = st
@@ -199,6 +200,16 @@ impl VolumeGroups {
         let grown = Volume { size: rounded, ..v };
         st.volumes.insert(name.clone(), grown.clone());
         Ok(grown)
+    }
+
+    /// The volume from the index, or, when the index lacks it, from LVM
+    /// (another process may have made it).
+    fn lookup_or_refresh(&self, name: &VolumeName) -> Result<Option<Volume>> {
+        if let Some(v) = self.lookup(name) {
+            return Ok(Some(v));
+        }
+        self.refresh()?;
+        Ok(self.lookup(name))
     }
 
     /// Capacity per VG and in total, reread from LVM.
