@@ -51,7 +51,8 @@ pub struct Config {
 pub const USAGE: &str =
     "usage: pmem-csi-driver --endpoint unix:///path/csi.sock --node-id NODE [--driver-name NAME]
                        --device-manager lvm|direct|sim [--state-dir DIR] [--pmem-percentage P]
-                       [--sim-regions SPEC] [--metrics-listen ADDR] [--log-format text|json]";
+                       [--sim-regions SPEC] [--metrics-listen ADDR] [--log-format text|json]
+                       [--dry-run]   (check the arguments and exit)";
 
 impl Config {
     /// Parses the arguments (without the program name).

@@ -15,7 +15,7 @@
 //! - [`driver`]: the logic of each controller operation as plain functions;
 //! - [`nodeops`]: the node operations (mkfs, DAX mounts, bind mounts, stats, growth, ephemeral volumes);
 //! - [`cmd`]: the one runner of external programs; [`mountinfo`]: what is mounted where;
-//! - [`manager`]: device managers (`direct`, `sim`);
+//! - [`manager`]: device managers (`lvm`, `direct`, `sim`);
 //! - [`volume`]: volume ids, names, parameters and capabilities;
 //! - [`state`]: the atomic on-disk record of volumes;
 //! - [`locks`]: the per-volume in-flight locks (ABORTED);

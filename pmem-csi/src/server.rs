@@ -5,7 +5,7 @@ use crate::controller::ControllerService;
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::identity::IdentityService;
-use crate::manager::{DeviceManager, NamespaceManager};
+use crate::manager::{DeviceManager, LvmManager, NamespaceManager};
 use crate::metrics::Metrics;
 use crate::node::NodeService;
 use crate::nodeops::NodeOps;
@@ -31,11 +31,7 @@ pub fn manager(c: &Config) -> Result<Arc<dyn DeviceManager>> {
             )?)
         }
         ManagerKind::Direct => Arc::new(NamespaceManager::direct()?),
-        ManagerKind::Lvm => {
-            return Err(Error::Unavailable(
-                "the lvm device manager is not built into this driver yet".into(),
-            ))
-        }
+        ManagerKind::Lvm => Arc::new(LvmManager::setup(c.pmem_percentage)?),
     })
 }
 

@@ -9,6 +9,8 @@ fn main() -> ExitCode {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
+    let dry_run = args.iter().any(|a| a == "--dry-run");
+    let args: Vec<String> = args.into_iter().filter(|a| a != "--dry-run").collect();
     let config = match Config::parse(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -16,6 +18,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if dry_run {
+        println!("pmem-csi-driver: configuration is valid: {config:?}");
+        return ExitCode::SUCCESS;
+    }
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let fmt = tracing_subscriber::fmt()

@@ -1,9 +1,11 @@
 //! Device managers: where volumes come from (LVM logical volumes, one namespace per volume, or the simulator).
 
 mod erase;
+mod lvm;
 
 mod namespaces;
 
+pub use lvm::LvmManager;
 pub use namespaces::NamespaceManager;
 
 use crate::error::Result;
