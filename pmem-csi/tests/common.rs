@@ -14,7 +14,7 @@ use tonic::transport::{Channel, Endpoint, Uri};
 /// Connects to the CSI socket at `path`.
 pub async fn channel(path: &Path) -> Channel {
     let path = path.to_path_buf();
-    for _ in 0..200 {
+    for _ in 0..2400 {
         if path.exists() {
             let p = path.clone();
             let ch = Endpoint::try_from("http://[::1]:1")

@@ -1,0 +1,448 @@
+//! Tier 3, inside the emulated-PMEM VM: the driver end to end through its gRPC socket, in lvm
+//! and direct modes, with real namespaces, LVM, mkfs and DAX mounts.
+
+mod common;
+
+use common::*;
+use pmem_csi::proto::volume_capability::{AccessType, BlockVolume};
+use pmem_csi::proto::*;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+const MIB: i64 = 1 << 20;
+const WORK: &str = "/run/pmem-csi-e2e";
+
+fn sh(cmd: &str) -> String {
+    let o = Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .expect("sh runs");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Empty labelled regions, no VG of ours: the state every test starts from.
+fn reset() {
+    sh("for vg in $(vgs --noheadings -o vg_name 2>/dev/null); do case $vg in pmem-rs-*) vgremove -f $vg;; esac; done >/dev/null 2>&1
+        for pv in $(pvs --noheadings -o pv_name 2>/dev/null); do pvremove -ff -y $pv; done >/dev/null 2>&1
+        ndctl destroy-namespace all -f >/dev/null 2>&1; ndctl disable-region all >/dev/null 2>&1
+        ndctl init-labels -f all >/dev/null 2>&1; ndctl enable-region all >/dev/null 2>&1");
+    let _ = std::fs::remove_dir_all(WORK);
+    std::fs::create_dir_all(WORK).expect("work dir");
+}
+
+struct Driver {
+    child: Child,
+    sock: PathBuf,
+    mode: &'static str,
+}
+
+impl Driver {
+    fn start(mode: &'static str) -> Driver {
+        let sock = Path::new(WORK).join("csi.sock");
+        let _ = std::fs::remove_file(&sock);
+        let child = Command::new(driver_bin())
+            .args([
+                "--endpoint",
+                &format!("unix://{}", sock.display()),
+                "--node-id",
+                "vm",
+                "--device-manager",
+                mode,
+            ])
+            .args(["--state-dir", &format!("{WORK}/state")])
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("driver starts");
+        Driver { child, sock, mode }
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn block_cap() -> VolumeCapability {
+    VolumeCapability {
+        access_type: Some(AccessType::Block(BlockVolume {})),
+        ..mount_cap()
+    }
+}
+
+fn fs_cap(fs: &str) -> VolumeCapability {
+    let mut c = mount_cap();
+    if let Some(AccessType::Mount(m)) = c.access_type.as_mut() {
+        m.fs_type = fs.into();
+    }
+    c
+}
+
+fn mount_options(target: &Path) -> Option<String> {
+    let mounts = std::fs::read_to_string("/proc/mounts").expect("/proc/mounts");
+    mounts
+        .lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .find(|f| f.len() > 3 && Path::new(f[1]) == target)
+        .map(|f| f[3].to_string())
+}
+
+async fn create(c: &mut Clients, name: &str, size: i64, cap: VolumeCapability) -> Volume {
+    let req = CreateVolumeRequest {
+        volume_capabilities: vec![cap],
+        ..create_req(name, size)
+    };
+    c.controller
+        .create_volume(req)
+        .await
+        .unwrap_or_else(|e| panic!("create {name}: {e}"))
+        .into_inner()
+        .volume
+        .expect("volume")
+}
+
+async fn stage_publish(
+    c: &mut Clients,
+    v: &Volume,
+    cap: &VolumeCapability,
+    dir: &str,
+) -> (PathBuf, PathBuf) {
+    let staging = Path::new(WORK).join(format!("{dir}-staging"));
+    let target = Path::new(WORK).join(format!("{dir}-target"));
+    let ctx = v.volume_context.clone();
+    c.node
+        .node_stage_volume(NodeStageVolumeRequest {
+            volume_id: v.volume_id.clone(),
+            staging_target_path: staging.display().to_string(),
+            volume_capability: Some(cap.clone()),
+            volume_context: ctx.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("stage");
+    for _ in 0..2 {
+        c.node
+            .node_publish_volume(NodePublishVolumeRequest {
+                volume_id: v.volume_id.clone(),
+                staging_target_path: staging.display().to_string(),
+                target_path: target.display().to_string(),
+                volume_capability: Some(cap.clone()),
+                volume_context: ctx.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("publish (twice: idempotent)");
+    }
+    (staging, target)
+}
+
+async fn unpublish_unstage_delete(c: &mut Clients, v: &Volume, staging: &Path, target: &Path) {
+    for _ in 0..2 {
+        c.node
+            .node_unpublish_volume(NodeUnpublishVolumeRequest {
+                volume_id: v.volume_id.clone(),
+                target_path: target.display().to_string(),
+            })
+            .await
+            .expect("unpublish");
+        c.node
+            .node_unstage_volume(NodeUnstageVolumeRequest {
+                volume_id: v.volume_id.clone(),
+                staging_target_path: staging.display().to_string(),
+            })
+            .await
+            .expect("unstage");
+    }
+    assert!(mount_options(target).is_none() && mount_options(staging).is_none());
+    c.controller
+        .delete_volume(DeleteVolumeRequest {
+            volume_id: v.volume_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("delete");
+}
+
+async fn lifecycle(mode: &'static str) {
+    reset();
+    let d = Driver::start(mode);
+    let mut c = clients(&d.sock).await;
+
+    // A filesystem volume: DAX mount, data through the mount.
+    for fs in ["ext4", "xfs"] {
+        let cap = fs_cap(fs);
+        let v = create(&mut c, &format!("{mode}-{fs}"), 512 * MIB, cap.clone()).await;
+        let (staging, target) = stage_publish(&mut c, &v, &cap, fs).await;
+        let opts = mount_options(&staging).expect("staged");
+        assert!(
+            opts.split(',').any(|o| o.starts_with("dax")),
+            "{mode} {fs}: staging mount without dax: {opts}"
+        );
+        std::fs::write(target.join("hello"), b"persistent memory").expect("write");
+        assert_eq!(
+            std::fs::read(staging.join("hello")).expect("read"),
+            b"persistent memory"
+        );
+        let stats = c
+            .node
+            .node_get_volume_stats(NodeGetVolumeStatsRequest {
+                volume_id: v.volume_id.clone(),
+                volume_path: target.display().to_string(),
+                ..Default::default()
+            })
+            .await
+            .expect("stats")
+            .into_inner();
+        assert!(stats.usage[0].total > 400 * MIB, "{stats:?}");
+        assert_eq!(stats.volume_condition.map(|c| c.abnormal), Some(false));
+        unpublish_unstage_delete(&mut c, &v, &staging, &target).await;
+    }
+
+    // A raw block volume.
+    let cap = block_cap();
+    let v = create(&mut c, &format!("{mode}-block"), 64 * MIB, cap.clone()).await;
+    let target = Path::new(WORK).join("block-target");
+    for _ in 0..2 {
+        c.node
+            .node_publish_volume(NodePublishVolumeRequest {
+                volume_id: v.volume_id.clone(),
+                target_path: target.display().to_string(),
+                volume_capability: Some(cap.clone()),
+                ..Default::default()
+            })
+            .await
+            .expect("publish block");
+    }
+    let pattern: Vec<u8> = (0..(1 << 20)).map(|i: u32| (i * 7 % 251) as u8).collect();
+    {
+        use std::io::{Read, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&target)
+            .expect("open block target");
+        f.write_all(&pattern).expect("write block");
+        f.sync_all().expect("sync");
+        let mut back = vec![0u8; pattern.len()];
+        let mut r = std::fs::File::open(&target).expect("reopen");
+        r.read_exact(&mut back).expect("read block");
+        assert_eq!(back, pattern);
+    }
+    c.node
+        .node_unpublish_volume(NodeUnpublishVolumeRequest {
+            volume_id: v.volume_id.clone(),
+            target_path: target.display().to_string(),
+        })
+        .await
+        .expect("unpublish block");
+    assert!(!target.exists());
+    c.controller
+        .delete_volume(DeleteVolumeRequest {
+            volume_id: v.volume_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("delete block");
+
+    // An ephemeral inline volume: one publish creates, stages and mounts it; unpublish deletes it.
+    let target = Path::new(WORK).join("ephemeral-target");
+    let ctx = HashMap::from([
+        (
+            "csi.storage.k8s.io/ephemeral".to_string(),
+            "true".to_string(),
+        ),
+        ("size".to_string(), "128Mi".to_string()),
+    ]);
+    c.node
+        .node_publish_volume(NodePublishVolumeRequest {
+            volume_id: "csi-0123456789abcdef".into(),
+            target_path: target.display().to_string(),
+            volume_capability: Some(mount_cap()),
+            volume_context: ctx,
+            ..Default::default()
+        })
+        .await
+        .expect("ephemeral publish");
+    assert!(mount_options(&target).is_some());
+    std::fs::write(target.join("scratch"), b"x").expect("write ephemeral");
+    assert_eq!(
+        c.controller
+            .list_volumes(ListVolumesRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .entries
+            .len(),
+        1
+    );
+    c.node
+        .node_unpublish_volume(NodeUnpublishVolumeRequest {
+            volume_id: "csi-0123456789abcdef".into(),
+            target_path: target.display().to_string(),
+        })
+        .await
+        .expect("ephemeral unpublish");
+    assert!(c
+        .controller
+        .list_volumes(ListVolumesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .entries
+        .is_empty());
+
+    // Killed and restarted in the middle of a lifecycle: the volume is still served.
+    let cap = mount_cap();
+    let v = create(&mut c, &format!("{mode}-survivor"), 256 * MIB, cap.clone()).await;
+    let (staging, target) = stage_publish(&mut c, &v, &cap, "survivor").await;
+    std::fs::write(target.join("before"), b"kill").expect("write");
+    d.kill();
+    let d = Driver::start(mode);
+    let mut c = clients(&d.sock).await;
+    let got = c
+        .controller
+        .controller_get_volume(ControllerGetVolumeRequest {
+            volume_id: v.volume_id.clone(),
+        })
+        .await
+        .expect("still served")
+        .into_inner();
+    assert_eq!(got.volume.map(|x| x.capacity_bytes), Some(v.capacity_bytes));
+    let (staging2, target2) = stage_publish(&mut c, &v, &cap, "survivor").await;
+    assert_eq!((staging2, &target2), (staging.clone(), &target));
+    assert_eq!(
+        std::fs::read(target.join("before")).expect("read after restart"),
+        b"kill"
+    );
+
+    if mode == "lvm" {
+        // Online expansion: controller grows the LV, node grows the mounted filesystem.
+        let r = c
+            .controller
+            .controller_expand_volume(ControllerExpandVolumeRequest {
+                volume_id: v.volume_id.clone(),
+                capacity_range: Some(CapacityRange {
+                    required_bytes: 512 * MIB,
+                    limit_bytes: 0,
+                }),
+                volume_capability: Some(cap.clone()),
+                ..Default::default()
+            })
+            .await
+            .expect("controller expand")
+            .into_inner();
+        assert!(r.capacity_bytes >= 512 * MIB && r.node_expansion_required);
+        let n = c
+            .node
+            .node_expand_volume(NodeExpandVolumeRequest {
+                volume_id: v.volume_id.clone(),
+                volume_path: target.display().to_string(),
+                ..Default::default()
+            })
+            .await
+            .expect("node expand")
+            .into_inner();
+        assert!(
+            n.capacity_bytes > 400 * MIB,
+            "filesystem grew to {}",
+            n.capacity_bytes
+        );
+        assert_eq!(
+            std::fs::read(target.join("before")).expect("read after growth"),
+            b"kill"
+        );
+    }
+    unpublish_unstage_delete(&mut c, &v, &staging, &target).await;
+    assert!(c
+        .controller
+        .list_volumes(ListVolumesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .entries
+        .is_empty());
+    assert_eq!(d.mode, mode);
+    d.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 3: runs inside the emulated-PMEM VM; run scripts/test"]
+async fn vm_csi_lifecycle_lvm() {
+    lifecycle("lvm").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 3: runs inside the emulated-PMEM VM; run scripts/test"]
+async fn vm_csi_lifecycle_direct() {
+    lifecycle("direct").await;
+}
+
+async fn stress(mode: &'static str, volumes: usize) {
+    reset();
+    let d = Driver::start(mode);
+    let c = clients(&d.sock).await;
+    let mut tasks = Vec::new();
+    for client in 0..10 {
+        let mut ctl = c.controller.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..volumes / 10 {
+                let v = ctl
+                    .create_volume(create_req(&format!("stress-{client}-{i}"), 64 * MIB))
+                    .await
+                    .map_err(|e| format!("create: {e}"))?
+                    .into_inner()
+                    .volume
+                    .unwrap();
+                ctl.delete_volume(DeleteVolumeRequest {
+                    volume_id: v.volume_id,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| format!("delete: {e}"))?;
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for t in tasks {
+        t.await.expect("client task").expect("no error under load");
+    }
+    let mut ctl = c.controller.clone();
+    assert!(ctl
+        .list_volumes(ListVolumesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .entries
+        .is_empty());
+    d.kill();
+    let lvs = sh("lvs --noheadings -o lv_name 2>/dev/null");
+    assert!(lvs.trim().is_empty(), "{mode}: LVs left behind: {lvs}");
+    let ns = sh("ndctl list -N");
+    if mode == "direct" {
+        assert!(
+            ns.trim().is_empty() || ns.trim() == "[]",
+            "direct: namespaces left behind: {ns}"
+        );
+    } else {
+        let named = ns.matches("\"name\":\"").count();
+        let vg_members = ns.matches("\"name\":\"pmem-rs-lvm\"").count();
+        assert_eq!(
+            named, vg_members,
+            "lvm: only the VGs' namespaces remain: {ns}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 3: runs inside the emulated-PMEM VM; run scripts/test"]
+async fn vm_csi_stress_lvm_100_volumes() {
+    stress("lvm", 100).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 3: runs inside the emulated-PMEM VM; run scripts/test"]
+async fn vm_csi_stress_direct_20_volumes() {
+    stress("direct", 20).await;
+    reset();
+    sh("ndctl destroy-namespace all -f >/dev/null 2>&1");
+}
