@@ -1,0 +1,491 @@
+"""Checks deploy/: API schemas, references between manifests, driver flags.
+
+Run through deploy/check, which provides kubernetes-validate and the driver
+binary. Prints one line per problem ("FILE: what is wrong") and exits 1 if
+there is any; otherwise prints one summary line and exits 0.
+"""
+
+import argparse
+import json
+import posixpath
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import yaml
+
+# Oldest and newest Kubernetes the manifests must be valid for.
+VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
+MODES = ("lvm", "direct")
+MODE_LABEL = "pmem-csi.pmem-rs.io/mode"
+KUBELET = "/var/lib/kubelet"
+# What the driver's volume.rs accepts (Params::parse) and nodeops.rs (size).
+PARAMS = {"eraseAfter", "mode", "dax"}
+BOOLS = {"true", "yes", "1", "false", "no", "0"}
+QUANTITY = re.compile(r"^[0-9]+(k|M|G|T|Ki|Mi|Gi|Ti)?$")
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CSIDriver", "StorageClass"}
+# Values the kubelet puts in $(VAR) references, as far as the check cares.
+FIELD_VALUES = {"spec.nodeName": "node-check", "metadata.namespace": "pmem-csi",
+                "metadata.name": "pod-check"}
+
+
+class Checker:
+    def __init__(self, deploy, driver):
+        self.deploy = deploy
+        self.driver = driver
+        self.errors = []
+        self.docs = {}  # path -> [doc]
+        self.objects = 0
+
+    def fail(self, path, msg):
+        self.errors.append(f"{self.rel(path)}: {msg}")
+
+    def rel(self, path):
+        try:
+            return str(Path(path).relative_to(self.deploy.parent))
+        except ValueError:
+            return str(path)
+
+    # ---- loading and schemas ----
+
+    def load(self):
+        for path in sorted(self.deploy.rglob("*.yaml")):
+            try:
+                docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+            except yaml.YAMLError as e:
+                self.fail(path, f"not YAML: {e}")
+                continue
+            bad = [d for d in docs if not isinstance(d, dict) or "kind" not in d]
+            if bad or not docs:
+                self.fail(path, "every document must be an object with a kind")
+                continue
+            self.docs[path] = docs
+
+    def schemas(self):
+        for path, docs in self.docs.items():
+            if path.name == "kustomization.yaml":
+                continue
+            for d in docs:
+                self.objects += 1
+                for v in VERSIONS:
+                    try:
+                        kubernetes_validate.validate(d, v, strict=True)
+                    except kubernetes_validate.ValidationError as e:
+                        where = ".".join(str(p) for p in e.path) or "(top)"
+                        self.fail(path, f"{name(d)}: {where}: {e.message} (Kubernetes {v})")
+                    except (kubernetes_validate.SchemaNotFoundError,
+                            kubernetes_validate.InvalidSchemaError) as e:
+                        self.fail(path, f"{name(d)}: {e} (Kubernetes {v})")
+
+    # ---- kustomizations and the two modes ----
+
+    def bundle(self, directory, seen=None):
+        """The (path, doc) pairs `kubectl apply -k directory` applies."""
+        seen = seen if seen is not None else set()
+        k = directory / "kustomization.yaml"
+        if k in seen:
+            self.fail(k, "included twice")
+            return []
+        seen.add(k)
+        if k not in self.docs:
+            self.fail(directory, "has no kustomization.yaml")
+            return []
+        spec = self.docs[k][0]
+        if spec.get("kind") != "Kustomization" or set(spec) - {"apiVersion", "kind", "resources"}:
+            self.fail(k, "expected a plain Kustomization with resources only")
+        out = []
+        for r in spec.get("resources", []):
+            p = (directory / r).resolve()
+            if p.is_dir():
+                out += self.bundle(p, seen)
+            elif p in self.docs:
+                out += [(p, d) for d in self.docs[p]]
+            else:
+                self.fail(k, f"resource {r} does not exist")
+        return out
+
+    def kustomizations(self):
+        listed = {}
+        for m in MODES:
+            for p, _ in self.bundle(self.deploy / m):
+                listed.setdefault(p, set()).add(m)
+        for p in self.docs:
+            if p.name != "kustomization.yaml" and "examples" not in p.relative_to(self.deploy).parts:
+                if p not in listed:
+                    self.fail(p, "is in no kustomization: kubectl apply -k would skip it")
+
+    def twins(self):
+        """direct/ is lvm/ with the mode's name swapped, but for the StorageClass."""
+        for f in ("node.yaml", "csidriver.yaml", "kustomization.yaml"):
+            a, b = self.deploy / "lvm" / f, self.deploy / "direct" / f
+            if a in self.docs and b in self.docs:
+                want = json.dumps(self.docs[a], sort_keys=True).replace("lvm", "direct")
+                if json.dumps(self.docs[b], sort_keys=True) != want:
+                    self.fail(b, f"differs from lvm/{f} by more than the mode's name")
+
+    # ---- references within one mode ----
+
+    def mode(self, m):
+        objs = self.bundle(self.deploy / m)
+        by_kind = {}
+        for p, d in objs:
+            by_kind.setdefault(d["kind"], []).append((p, d))
+
+        def find(kind, nm, ns=None):
+            return any(d["metadata"]["name"] == nm and (ns is None or meta(d, "namespace") == ns)
+                       for _, d in by_kind.get(kind, []))
+
+        namespaces = {d["metadata"]["name"] for _, d in by_kind.get("Namespace", [])}
+        for p, d in objs:
+            ns = meta(d, "namespace")
+            if d["kind"] in CLUSTER_SCOPED:
+                if ns:
+                    self.fail(p, f"{name(d)} is cluster-scoped but names namespace {ns}")
+            elif ns not in namespaces:
+                self.fail(p, f"{name(d)}: namespace {ns!r} is not created by deploy/{m}")
+            if d["kind"] in ("RoleBinding", "ClusterRoleBinding"):
+                ref = d["roleRef"]
+                if not find(ref["kind"], ref["name"], ns if ref["kind"] == "Role" else None):
+                    self.fail(p, f"{name(d)}: roleRef {ref['kind']} {ref['name']} does not exist")
+                for s in d.get("subjects", []):
+                    if s["kind"] == "ServiceAccount" and not find("ServiceAccount", s["name"], s.get("namespace")):
+                        self.fail(p, f"{name(d)}: subject ServiceAccount {s['name']} does not exist")
+
+        drivers = by_kind.get("CSIDriver", [])
+        sets = by_kind.get("DaemonSet", [])
+        if len(drivers) != 1 or len(sets) != 1:
+            self.fail(self.deploy / m, "needs exactly one CSIDriver and one DaemonSet")
+            return None
+        p, csidriver = drivers[0]
+        dname = csidriver["metadata"]["name"]
+        spec = csidriver["spec"]
+        if spec.get("attachRequired") is not False or spec.get("storageCapacity") is not True \
+                or spec.get("podInfoOnMount") is not True \
+                or set(spec.get("volumeLifecycleModes", [])) != {"Persistent", "Ephemeral"}:
+            self.fail(p, f"{dname}: want attachRequired false, storageCapacity and podInfoOnMount "
+                         "true, lifecycle modes Persistent and Ephemeral")
+        classes = by_kind.get("StorageClass", [])
+        if not classes:
+            self.fail(self.deploy / m, "has no StorageClass")
+        for p, sc in classes:
+            self.storage_class(p, sc, {dname: m})
+        self.daemonset(*sets[0], m, dname, find)
+        return dname
+
+    def daemonset(self, path, ds, m, dname, find):
+        ns = meta(ds, "namespace")
+        tmpl = ds["spec"]["template"]
+        pod = tmpl["spec"]
+        sel = ds["spec"]["selector"].get("matchLabels", {})
+        labels = tmpl["metadata"].get("labels", {})
+        if not sel or any(labels.get(k) != v for k, v in sel.items()):
+            self.fail(path, "the selector does not match the pod template's labels")
+        sa = pod.get("serviceAccountName")
+        if not sa or not find("ServiceAccount", sa, ns):
+            self.fail(path, f"serviceAccountName {sa!r} does not exist in namespace {ns}")
+        if pod.get("nodeSelector", {}).get(MODE_LABEL) != m:
+            self.fail(path, f"nodeSelector must have {MODE_LABEL}: {m}")
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        used = set()
+        containers = {c["name"]: c for c in pod["containers"]}
+        for c in containers.values():
+            self.pod_container(path, c, volumes, used)
+        for v in set(volumes) - used:
+            self.fail(path, f"volume {v} is mounted by no container")
+
+        drv = [c for c in containers.values() if any(a.startswith("--device-manager") for a in c.get("args", []))]
+        if len(drv) != 1:
+            self.fail(path, "needs exactly one container running pmem-csi-driver (--device-manager)")
+            return
+        drv = drv[0]
+        args = flags(drv.get("args", []))
+        if args.get("--driver-name") != dname:
+            self.fail(path, f"--driver-name {args.get('--driver-name')!r} is not the CSIDriver {dname}")
+        if args.get("--device-manager") != m:
+            self.fail(path, f"--device-manager must be {m} in deploy/{m}")
+        image = drv.get("image", "")
+        if not image.endswith(":" + workspace_version(self.deploy)):
+            self.fail(path, f"driver image {image} is not tagged with the workspace version "
+                            f"{workspace_version(self.deploy)}")
+        if not drv.get("securityContext", {}).get("privileged"):
+            self.fail(path, "the driver container must be privileged")
+        self.dry_run(path, drv)
+
+        endpoint = args.get("--endpoint", "")
+        sock = endpoint.removeprefix("unix://")
+        sock_vol = mounted_volume(drv, posixpath.dirname(sock))
+        host_dir = f"{KUBELET}/plugins/{dname}"
+        if not endpoint.startswith("unix:///") or not sock_vol:
+            self.fail(path, f"--endpoint {endpoint!r} is not in a directory mounted from a volume")
+            return
+        if volumes.get(sock_vol, {}).get("hostPath", {}).get("path") != host_dir:
+            self.fail(path, f"socket volume {sock_vol} must be the host's {host_dir}")
+        # The kubelet finds the driver by its host path; sidecars by theirs.
+        for c in containers.values():
+            if c is drv:
+                continue
+            a = flags(c.get("args", []))
+            addr = a.get("--csi-address")
+            if addr is None:
+                self.fail(path, f"container {c['name']} has no --csi-address")
+                continue
+            if mounted_volume(c, posixpath.dirname(addr)) != sock_vol or posixpath.basename(addr) != posixpath.basename(sock):
+                self.fail(path, f"{c['name']}: --csi-address {addr} is not the driver's socket {sock}")
+            reg = a.get("--kubelet-registration-path")
+            if reg is not None and reg != f"{host_dir}/{posixpath.basename(sock)}":
+                self.fail(path, f"{c['name']}: --kubelet-registration-path {reg} is not {host_dir}/{posixpath.basename(sock)}")
+        regs = [c for c in containers.values() if "--kubelet-registration-path" in flags(c.get("args", []))]
+        if len(regs) != 1 or mounted_host_path(regs[0], volumes, "/registration") != f"{KUBELET}/plugins_registry":
+            self.fail(path, f"one registrar must mount the host's {KUBELET}/plugins_registry at /registration")
+        prov = [c for c in containers.values() if "--node-deployment" in flags(c.get("args", []))]
+        if len(prov) != 1:
+            self.fail(path, "needs one external-provisioner with --node-deployment")
+        else:
+            a = flags(prov[0].get("args", []))
+            if a.get("--node-deployment") != "true" or a.get("--enable-capacity") != "true":
+                self.fail(path, "the provisioner needs --node-deployment=true and --enable-capacity=true")
+            env = env_fields(prov[0])
+            for var, field in (("NODE_NAME", "spec.nodeName"), ("NAMESPACE", "metadata.namespace"),
+                               ("POD_NAME", "metadata.name")):
+                if env.get(var) != field:
+                    self.fail(path, f"the provisioner needs env {var} from {field}")
+        # Mounts the kubelet asks for, at the host's own paths, shared both ways.
+        for d in (f"{KUBELET}/pods", f"{KUBELET}/plugins", args.get("--state-dir", "/var/lib/pmem-csi")):
+            mnt = [vm for vm in drv.get("volumeMounts", []) if vm["mountPath"] == d]
+            if not mnt or mnt[0].get("mountPropagation") != "Bidirectional":
+                self.fail(path, f"the driver must mount {d} with Bidirectional propagation")
+            elif d.startswith(KUBELET) and volumes[mnt[0]["name"]].get("hostPath", {}).get("path") != d:
+                self.fail(path, f"the driver must mount the host's {d} at the same path")
+        for d in ("/dev", "/sys"):
+            if mounted_host_path(drv, volumes, d) != d:
+                self.fail(path, f"the driver must mount the host's {d}")
+        # The liveness probe answers on the port the driver's probe asks.
+        probe = drv.get("livenessProbe", {}).get("httpGet", {}).get("port")
+        if probe is not None:
+            ports = {pt.get("name"): pt["containerPort"] for pt in drv.get("ports", [])}
+            port = ports.get(probe, probe)
+            lp = [c for c in containers.values() if flags(c.get("args", [])).get("--health-port") == str(port)]
+            if not lp:
+                self.fail(path, f"no container serves the driver's liveness probe on port {port}")
+
+    def pod_container(self, path, c, volumes, used):
+        defined = {e["name"] for e in c.get("env", [])}
+        for a in c.get("command", []) + c.get("args", []):
+            for var in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", a):
+                if var not in defined:
+                    self.fail(path, f"{c['name']}: $({var}) in {a!r} is not in the container's env")
+        for vm in c.get("volumeMounts", []) + c.get("volumeDevices", []):
+            if vm["name"] not in volumes:
+                self.fail(path, f"{c['name']}: volume {vm['name']} is not defined")
+            used.add(vm["name"])
+
+    def dry_run(self, path, c):
+        """Runs the driver with the container's arguments, as the kubelet expands them."""
+        env = {}
+        for e in c.get("env", []):
+            if "value" in e:
+                env[e["name"]] = e["value"]
+            else:
+                env[e["name"]] = FIELD_VALUES.get(e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath"), "x")
+        args = [re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda mt: env.get(mt.group(1), mt.group(0)), a)
+                for a in c.get("args", [])]
+        cmd = [self.driver, *args, "--dry-run"]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            self.fail(path, f"pmem-csi-driver rejects the DaemonSet's flags {args}: "
+                            f"exit {r.returncode}: {r.stderr.strip()}")
+
+    # ---- StorageClasses and the examples ----
+
+    def params(self, path, what, params, manager):
+        for k, v in params.items():
+            v = str(v)
+            if k.startswith("csi.storage.k8s.io/"):
+                if k == "csi.storage.k8s.io/fstype" and v not in ("ext4", "xfs"):
+                    self.fail(path, f"{what}: fstype {v!r}: the driver makes ext4 or xfs")
+            elif k not in PARAMS:
+                self.fail(path, f"{what}: unknown parameter {k!r} (known: {', '.join(sorted(PARAMS))})")
+            elif k in ("eraseAfter", "dax") and v.lower() not in BOOLS:
+                self.fail(path, f"{what}: {k}={v!r} is not a boolean")
+            elif k == "mode" and (v not in ("fsdax", "devdax") or manager != "direct"):
+                self.fail(path, f"{what}: mode={v!r}: fsdax or devdax, for direct mode only")
+
+    def storage_class(self, path, sc, drivers):
+        prov = sc.get("provisioner")
+        if prov not in drivers:
+            self.fail(path, f"{name(sc)}: provisioner {prov!r} is not a deployed CSIDriver ({', '.join(drivers)})")
+            return
+        if sc.get("volumeBindingMode") != "WaitForFirstConsumer":
+            self.fail(path, f"{name(sc)}: PMEM is local: volumeBindingMode must be WaitForFirstConsumer")
+        if sc.get("allowVolumeExpansion") and drivers[prov] == "direct":
+            self.fail(path, f"{name(sc)}: direct volumes cannot grow: allowVolumeExpansion must be false")
+        self.params(path, name(sc), sc.get("parameters", {}), drivers[prov])
+
+    def examples(self, drivers):
+        ex = {p: ds for p, ds in self.docs.items() if p.parent == self.deploy / "examples"}
+        classes = {}
+        for m in MODES:
+            for p, d in self.bundle(self.deploy / m):
+                if d["kind"] == "StorageClass":
+                    classes[d["metadata"]["name"]] = drivers.get(d["provisioner"])
+        for p, ds in ex.items():
+            for d in ds:
+                if d["kind"] == "StorageClass":
+                    self.storage_class(p, d, drivers)
+                    classes[d["metadata"]["name"]] = drivers.get(d["provisioner"])
+        if not ex:
+            self.fail(self.deploy / "examples", "has no examples")
+        for p, ds in ex.items():
+            claims = {d["metadata"]["name"]: d["spec"] for d in ds if d["kind"] == "PersistentVolumeClaim"}
+            services = {d["metadata"]["name"]: d for d in ds if d["kind"] == "Service"}
+            for d in ds:
+                if d["kind"] == "PersistentVolumeClaim":
+                    self.claim(p, name(d), d["spec"], classes)
+                elif d["kind"] == "Pod":
+                    self.pod(p, name(d), d["spec"], claims, classes, drivers)
+                elif d["kind"] in ("StatefulSet", "Deployment"):
+                    spec = d["spec"]
+                    sel = spec["selector"].get("matchLabels", {})
+                    labels = spec["template"]["metadata"].get("labels", {})
+                    if any(labels.get(k) != v for k, v in sel.items()):
+                        self.fail(p, f"{name(d)}: the selector does not match the pod template's labels")
+                    tmpl_claims = dict(claims)
+                    for t in spec.get("volumeClaimTemplates", []):
+                        self.claim(p, f"{name(d)} claim template {t['metadata']['name']}", t["spec"], classes)
+                        tmpl_claims[t["metadata"]["name"]] = t["spec"]
+                    if d["kind"] == "StatefulSet" and spec.get("serviceName") not in services:
+                        self.fail(p, f"{name(d)}: serviceName {spec.get('serviceName')!r} is not a Service here")
+                    self.pod(p, name(d), spec["template"]["spec"], tmpl_claims, classes, drivers,
+                             templates=[t["metadata"]["name"] for t in spec.get("volumeClaimTemplates", [])])
+                elif d["kind"] == "Service":
+                    sel = d["spec"].get("selector", {})
+                    pods = [x["spec"]["template"]["metadata"].get("labels", {}) for x in ds
+                            if x["kind"] in ("StatefulSet", "Deployment")]
+                    if sel and not any(all(lb.get(k) == v for k, v in sel.items()) for lb in pods):
+                        self.fail(p, f"{name(d)}: the selector matches no pod in this file")
+
+    def claim(self, path, what, spec, classes):
+        sc = spec.get("storageClassName")
+        if sc not in classes:
+            self.fail(path, f"{what}: storageClassName {sc!r} is not a StorageClass of deploy/ ({', '.join(classes)})")
+
+    def pod(self, path, what, spec, claims, classes, drivers, templates=()):
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        for t in templates:
+            volumes.setdefault(t, {"name": t, "persistentVolumeClaim": {"claimName": t}})
+        used = set()
+        sel = spec.get("nodeSelector", {}).get(MODE_LABEL)
+        if sel is not None and sel not in MODES:
+            self.fail(path, f"{what}: nodeSelector {MODE_LABEL}={sel!r} is not a mode ({', '.join(MODES)})")
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            self.pod_container(path, c, volumes, used)
+            for kind, key in (("volumeMounts", "Filesystem"), ("volumeDevices", "Block")):
+                for vm in c.get(kind, []):
+                    v = volumes.get(vm["name"], {})
+                    claim = None
+                    if "persistentVolumeClaim" in v:
+                        cn = v["persistentVolumeClaim"]["claimName"]
+                        claim = claims.get(cn)
+                        if claim is None:
+                            self.fail(path, f"{what}: claim {cn} is not in this file")
+                    elif "ephemeral" in v:
+                        claim = v["ephemeral"]["volumeClaimTemplate"]["spec"]
+                    if claim is not None and claim.get("volumeMode", "Filesystem") != key:
+                        self.fail(path, f"{what}: {c['name']} uses {vm['name']} in {kind}, "
+                                        f"but its claim's volumeMode is {claim.get('volumeMode', 'Filesystem')}")
+        for v in volumes.values():
+            if v["name"] not in used:
+                self.fail(path, f"{what}: volume {v['name']} is used by no container")
+            if "ephemeral" in v:
+                self.claim(path, f"{what} volume {v['name']}", v["ephemeral"]["volumeClaimTemplate"]["spec"], classes)
+            if "csi" in v:
+                csi = v["csi"]
+                if csi["driver"] not in drivers:
+                    self.fail(path, f"{what}: inline volume driver {csi['driver']!r} is not deployed")
+                    continue
+                attrs = dict(csi.get("volumeAttributes", {}))
+                size = str(attrs.pop("size", ""))
+                if not QUANTITY.match(size):
+                    self.fail(path, f"{what}: inline volume {v['name']} needs a size like 1Gi, not {size!r}")
+                self.params(path, f"{what} inline volume {v['name']}", attrs, drivers[csi["driver"]])
+                if csi.get("fsType", "ext4") not in ("ext4", "xfs"):
+                    self.fail(path, f"{what}: fsType {csi['fsType']!r}: the driver makes ext4 or xfs")
+
+    def run(self):
+        self.load()
+        self.schemas()
+        self.kustomizations()
+        self.twins()
+        drivers = {}
+        for m in MODES:
+            d = self.mode(m)
+            if d:
+                drivers[d] = m
+        if len(drivers) != len(MODES):
+            self.fail(self.deploy, "each mode needs a CSIDriver of its own name")
+        self.examples(drivers)
+        return drivers
+
+
+def name(d):
+    return f"{d.get('kind')}/{d.get('metadata', {}).get('name')}"
+
+
+def meta(d, key):
+    return d.get("metadata", {}).get(key)
+
+
+def flags(args):
+    """--key=value and bare --key (as "true") of an argument list."""
+    out = {}
+    for a in args:
+        k, eq, v = a.partition("=")
+        out[k] = v if eq else "true"
+    return out
+
+
+def env_fields(c):
+    return {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for e in c.get("env", [])}
+
+
+def mounted_volume(c, path):
+    for vm in c.get("volumeMounts", []):
+        if vm["mountPath"].rstrip("/") == path.rstrip("/"):
+            return vm["name"]
+    return None
+
+
+def mounted_host_path(c, volumes, path):
+    v = mounted_volume(c, path)
+    return volumes.get(v, {}).get("hostPath", {}).get("path") if v else None
+
+
+def workspace_version(_deploy):
+    text = (Path(__file__).resolve().parent.parent / "Cargo.toml").read_text()
+    m = re.search(r'^\[workspace\.package\][^\[]*?^version\s*=\s*"([^"]+)"', text, re.M | re.S)
+    return m.group(1) if m else "?"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--driver", required=True, help="the pmem-csi-driver binary")
+    ap.add_argument("deploy", nargs="?", default=str(Path(__file__).resolve().parent))
+    a = ap.parse_args()
+    deploy = Path(a.deploy).resolve()
+    c = Checker(deploy, a.driver)
+    drivers = c.run()
+    for e in c.errors:
+        print(f"deploy/check: {e}", file=sys.stderr)
+    if c.errors:
+        print(f"deploy/check: FAILED: {len(c.errors)} problem(s) in {deploy}", file=sys.stderr)
+        return 1
+    print(f"deploy/check: ok: {len(c.docs)} files, {c.objects} objects valid for Kubernetes "
+          f"{' and '.join(VERSIONS)}; references resolve; drivers {', '.join(sorted(drivers))} "
+          "accept their DaemonSet flags")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
