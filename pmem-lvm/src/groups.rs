@@ -52,6 +52,9 @@ pub struct VgInfo {
 pub(crate) struct State {
     pub(crate) vgs: BTreeMap<VgName, VgInfo>,
     pub(crate) volumes: BTreeMap<VolumeName, Volume>,
+    /// Bytes reserved per VG by creates whose `lvcreate` has not finished:
+    /// LVM does not count them yet, so a reread subtracts them from its free.
+    pub(crate) pending: BTreeMap<VgName, u64>,
 }
 
 /// The crate's volume groups and the volumes in them.
@@ -106,7 +109,9 @@ impl VolumeGroups {
                     volumes: volumes.values().filter(|v| v.vg == vg.name).count(),
                     name: vg.name.clone(),
                     size: vg.size,
-                    free: vg.free,
+                    free: vg
+                        .free
+                        .saturating_sub(st.pending.get(&vg.name).copied().unwrap_or(0)),
                     extent_size: vg.extent_size,
                 };
                 (vg.name, info)

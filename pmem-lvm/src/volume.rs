@@ -108,6 +108,7 @@ impl VolumeGroups {
             size: rounded,
         };
         let mut st = lock(&self.state);
+        settle(&mut st, &v.vg, rounded);
         if let Some(g) = st.vgs.get_mut(&v.vg) {
             g.volumes += 1;
         }
@@ -197,6 +198,7 @@ impl VolumeGroups {
             return Err(e);
         }
         let mut st = lock(&self.state);
+        settle(&mut st, &v.vg, rounded - v.size);
         let grown = Volume { size: rounded, ..v };
         st.volumes.insert(name.clone(), grown.clone());
         Ok(grown)
@@ -249,6 +251,8 @@ fn place(st: &State, size: u64) -> Option<(crate::names::VgName, u64)> {
 }
 
 /// Takes `bytes` out of (or gives them back to) `vg`'s free space.
+/// Takes `bytes` of `vg`'s free space for a create in flight, or gives
+/// them back when it failed.
 fn reserve(st: &mut State, vg: &crate::names::VgName, bytes: u64, take: bool) {
     if let Some(g) = st.vgs.get_mut(vg) {
         g.free = if take {
@@ -256,6 +260,19 @@ fn reserve(st: &mut State, vg: &crate::names::VgName, bytes: u64, take: bool) {
         } else {
             g.free + bytes
         };
+    }
+    let pending = st.pending.entry(vg.clone()).or_default();
+    *pending = if take {
+        *pending + bytes
+    } else {
+        pending.saturating_sub(bytes)
+    };
+}
+
+/// A create in flight finished: LVM now counts its bytes itself.
+fn settle(st: &mut State, vg: &crate::names::VgName, bytes: u64) {
+    if let Some(p) = st.pending.get_mut(vg) {
+        *p = p.saturating_sub(bytes);
     }
 }
 
