@@ -85,6 +85,9 @@ pub struct Driver {
     state: StateStore,
     volumes: Mutex<BTreeMap<VolumeId, VolumeRecord>>,
     locks: InFlight,
+    /// The largest volume the node could ever hold, per parameter set: the
+    /// regions' and VGs' sizes do not change while the driver runs.
+    max_possible: Mutex<Vec<(Params, u64)>>,
 }
 
 impl Driver {
@@ -120,6 +123,11 @@ impl Driver {
             ));
             manager.delete(&d.id, true)?;
         }
+        // The largest volume ever possible, read now rather than under the first burst of creates.
+        let max_possible = manager
+            .capacity(&Params::default())
+            .map(|c| vec![(Params::default(), c.max_possible)])
+            .unwrap_or_default();
         Ok((
             Driver {
                 node_id,
@@ -128,6 +136,7 @@ impl Driver {
                 state,
                 volumes: Mutex::new(volumes),
                 locks: InFlight::default(),
+                max_possible: Mutex::new(max_possible),
             },
             notes,
         ))
@@ -193,11 +202,11 @@ impl Driver {
             return Ok(existing);
         }
         let size = range.target();
-        let cap = self.manager.capacity(&params)?;
-        if size > cap.max_possible {
+        let max_possible = self.max_possible(&params)?;
+        if size > max_possible {
             return Err(Error::OutOfRange(format!(
-                "volume {:?}: {size} bytes is more than this node can ever provide ({} bytes)",
-                name.0, cap.max_possible
+                "volume {:?}: {size} bytes is more than this node can ever provide ({max_possible} bytes)",
+                name.0
             )));
         }
         crash_point("create-before-device");
@@ -295,6 +304,25 @@ impl Driver {
         self.state.put(&new)?;
         self.volumes().insert(new.id.clone(), new.clone());
         Ok(new.size)
+    }
+
+    fn max_possible(&self, params: &Params) -> Result<u64> {
+        let cached = self
+            .max_possible
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(p, _)| p == params)
+            .map(|(_, m)| *m);
+        if let Some(m) = cached {
+            return Ok(m);
+        }
+        let m = self.manager.capacity(params)?.max_possible;
+        self.max_possible
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((params.clone(), m));
+        Ok(m)
     }
 
     /// Capacity for volumes with `params`.
