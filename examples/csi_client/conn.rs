@@ -1,0 +1,24 @@
+//! A gRPC channel over the driver's unix socket, waiting for the socket to appear.
+
+use hyper_util::rt::TokioIo;
+use std::path::Path;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+/// Connects to `path`, retrying for up to a minute while the driver starts.
+pub async fn connect(path: &Path) -> Channel {
+    for _ in 0..600 {
+        let p = path.to_path_buf();
+        let ch = Endpoint::try_from("http://[::1]:1")
+            .expect("static URI")
+            .connect_with_connector(tower::service_fn(move |_: Uri| {
+                let p = p.clone();
+                async move { Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(p).await?)) }
+            }))
+            .await;
+        if let Ok(ch) = ch {
+            return ch;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no CSI driver answers at {}", path.display());
+}
