@@ -2,7 +2,11 @@
 //!
 //! ```text
 //! csi_client --endpoint unix:///run/csi/csi.sock walk [--size 256Mi] [--fs ext4|xfs] [--dir DIR]
+//! csi_client --endpoint unix:///run/csi/csi.sock probe
 //! ```
+//!
+//! `probe` waits (polling every 2 ms) until the driver answers Probe with
+//! ready, then exits 0: a start-up timer for scripts.
 //!
 //! `walk` takes one volume through its whole life (capacity, create, stage,
 //! publish, write and read back, stats, expand when the driver can, unpublish,
@@ -17,6 +21,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 struct Args {
+    probe: bool,
     endpoint: PathBuf,
     size: i64,
     fs: String,
@@ -24,7 +29,13 @@ struct Args {
 }
 
 fn parse() -> Result<Args, String> {
-    let mut a = Args { endpoint: PathBuf::new(), size: 256 << 20, fs: "ext4".into(), dir: PathBuf::from("/run/csi-walk") };
+    let mut a = Args {
+        probe: false,
+        endpoint: PathBuf::new(),
+        size: 256 << 20,
+        fs: "ext4".into(),
+        dir: PathBuf::from("/run/csi-walk"),
+    };
     let mut it = std::env::args().skip(1);
     let mut walk = false;
     while let Some(arg) = it.next() {
@@ -35,11 +46,12 @@ fn parse() -> Result<Args, String> {
             "--fs" => a.fs = val()?,
             "--dir" => a.dir = PathBuf::from(val()?),
             "walk" => walk = true,
+            "probe" => a.probe = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    if !walk || a.endpoint.as_os_str().is_empty() {
-        return Err("usage: csi_client --endpoint unix:///path walk [--size 256Mi] [--fs ext4|xfs] [--dir DIR]".into());
+    if !(walk || a.probe) || a.endpoint.as_os_str().is_empty() {
+        return Err("usage: csi_client --endpoint unix:///path walk [--size 256Mi] [--fs ext4|xfs] [--dir DIR] | probe".into());
     }
     Ok(a)
 }
@@ -50,50 +62,114 @@ fn parse_size(v: &str) -> Result<i64, String> {
         _ if v.ends_with("Mi") => (&v[..v.len() - 2], 1 << 20),
         _ => (v, 1),
     };
-    n.parse::<i64>().map(|n| n * mult).map_err(|_| format!("bad size {v:?}"))
+    n.parse::<i64>()
+        .map(|n| n * mult)
+        .map_err(|_| format!("bad size {v:?}"))
 }
 
 /// Prints one call and its outcome, in milliseconds.
-fn show<T>(call: &str, start: Instant, r: &Result<T, tonic::Status>, ok: impl FnOnce(&T) -> String) {
+fn show<T>(
+    call: &str,
+    start: Instant,
+    r: &Result<T, tonic::Status>,
+    ok: impl FnOnce(&T) -> String,
+) {
     let ms = start.elapsed().as_secs_f64() * 1e3;
     match r {
         Ok(v) => println!("  {call:<28} OK     {:>7.1} ms  {}", ms, ok(v)),
-        Err(s) => println!("  {call:<28} {:?} {:>7.1} ms  {}", s.code(), ms, s.message()),
+        Err(s) => println!(
+            "  {call:<28} {:?} {:>7.1} ms  {}",
+            s.code(),
+            ms,
+            s.message()
+        ),
+    }
+}
+
+async fn probe(a: &Args) -> Result<(), tonic::Status> {
+    let step = std::time::Duration::from_millis(2);
+    let mut c = identity_client::IdentityClient::new(conn::connect_every(&a.endpoint, step).await);
+    loop {
+        if let Ok(r) = c.probe(ProbeRequest {}).await {
+            if r.into_inner().ready == Some(true) {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(step).await;
     }
 }
 
 async fn walk(a: Args) -> Result<(), tonic::Status> {
+    if a.probe {
+        return probe(&a).await;
+    }
     let ch = conn::connect(&a.endpoint).await;
     let mut id_c = identity_client::IdentityClient::new(ch.clone());
     let mut ctl = controller_client::ControllerClient::new(ch.clone());
     let mut node = node_client::NodeClient::new(ch);
     let cap = VolumeCapability {
-        access_mode: Some(AccessMode { mode: Mode::SingleNodeWriter as i32 }),
-        access_type: Some(AccessType::Mount(MountVolume { fs_type: a.fs.clone(), ..Default::default() })),
+        access_mode: Some(AccessMode {
+            mode: Mode::SingleNodeWriter as i32,
+        }),
+        access_type: Some(AccessType::Mount(MountVolume {
+            fs_type: a.fs.clone(),
+            ..Default::default()
+        })),
     };
     let (staging, target) = (a.dir.join("staging"), a.dir.join("target"));
 
     let t = Instant::now();
-    let r = id_c.get_plugin_info(GetPluginInfoRequest {}).await.map(|r| r.into_inner());
-    show("GetPluginInfo", t, &r, |i| format!("{} {} ({} manager)", i.name, i.vendor_version, i.manifest.get("device-manager").cloned().unwrap_or_default()));
+    let r = id_c
+        .get_plugin_info(GetPluginInfoRequest {})
+        .await
+        .map(|r| r.into_inner());
+    show("GetPluginInfo", t, &r, |i| {
+        format!(
+            "{} {} ({} manager)",
+            i.name,
+            i.vendor_version,
+            i.manifest
+                .get("device-manager")
+                .cloned()
+                .unwrap_or_default()
+        )
+    });
     let t = Instant::now();
     let r = id_c.probe(ProbeRequest {}).await.map(|r| r.into_inner());
-    show("Probe", t, &r, |p| format!("ready={}", p.ready.unwrap_or(false)));
+    show("Probe", t, &r, |p| {
+        format!("ready={}", p.ready.unwrap_or(false))
+    });
     let t = Instant::now();
-    let r = ctl.get_capacity(GetCapacityRequest::default()).await.map(|r| r.into_inner());
-    show("GetCapacity", t, &r, |c| format!("{} MiB free, largest volume {} MiB", c.available_capacity >> 20, c.maximum_volume_size.unwrap_or(0) >> 20));
+    let r = ctl
+        .get_capacity(GetCapacityRequest::default())
+        .await
+        .map(|r| r.into_inner());
+    show("GetCapacity", t, &r, |c| {
+        format!(
+            "{} MiB free, largest volume {} MiB",
+            c.available_capacity >> 20,
+            c.maximum_volume_size.unwrap_or(0) >> 20
+        )
+    });
 
     let t = Instant::now();
     let req = CreateVolumeRequest {
         name: "walk-demo".into(),
-        capacity_range: Some(CapacityRange { required_bytes: a.size, limit_bytes: 0 }),
+        capacity_range: Some(CapacityRange {
+            required_bytes: a.size,
+            limit_bytes: 0,
+        }),
         volume_capabilities: vec![cap.clone()],
         ..Default::default()
     };
     let r = ctl.create_volume(req).await.map(|r| r.into_inner());
     show("CreateVolume walk-demo", t, &r, |v| {
         let v = v.volume.as_ref();
-        format!("{} ({} MiB)", v.map(|v| v.volume_id.as_str()).unwrap_or(""), v.map_or(0, |v| v.capacity_bytes) >> 20)
+        format!(
+            "{} ({} MiB)",
+            v.map(|v| v.volume_id.as_str()).unwrap_or(""),
+            v.map_or(0, |v| v.capacity_bytes) >> 20
+        )
     });
     let vol = r?.volume.unwrap_or_default();
     let id = vol.volume_id.clone();
@@ -109,10 +185,20 @@ async fn walk(a: Args) -> Result<(), tonic::Status> {
         })
         .await;
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    let line = mounts.lines().find(|l| l.split(' ').nth(1) == Some(&staging.display().to_string())).unwrap_or("").to_string();
+    let line = mounts
+        .lines()
+        .find(|l| l.split(' ').nth(1) == Some(&staging.display().to_string()))
+        .unwrap_or("")
+        .to_string();
     show("NodeStageVolume", t, &r, |_| {
         let f: Vec<&str> = line.split(' ').collect();
-        format!("{} on {} type {} ({})", f.first().unwrap_or(&""), f.get(1).unwrap_or(&""), f.get(2).unwrap_or(&""), f.get(3).unwrap_or(&""))
+        format!(
+            "{} on {} type {} ({})",
+            f.first().unwrap_or(&""),
+            f.get(1).unwrap_or(&""),
+            f.get(2).unwrap_or(&""),
+            f.get(3).unwrap_or(&"")
+        )
     });
     let t = Instant::now();
     let r = node
@@ -125,14 +211,29 @@ async fn walk(a: Args) -> Result<(), tonic::Status> {
             ..Default::default()
         })
         .await;
-    show("NodePublishVolume", t, &r, |_| format!("bind-mounted at {}", target.display()));
+    show("NodePublishVolume", t, &r, |_| {
+        format!("bind-mounted at {}", target.display())
+    });
     let data = b"hello from persistent memory";
-    let back = std::fs::write(target.join("hello.txt"), data).and_then(|()| std::fs::read(target.join("hello.txt")));
-    println!("  {:<28} {}", "write + read back", if back.as_deref().ok() == Some(&data[..]) { "same bytes" } else { "MISMATCH" });
+    let back = std::fs::write(target.join("hello.txt"), data)
+        .and_then(|()| std::fs::read(target.join("hello.txt")));
+    println!(
+        "  {:<28} {}",
+        "write + read back",
+        if back.as_deref().ok() == Some(&data[..]) {
+            "same bytes"
+        } else {
+            "MISMATCH"
+        }
+    );
 
     let t = Instant::now();
     let r = node
-        .node_get_volume_stats(NodeGetVolumeStatsRequest { volume_id: id.clone(), volume_path: target.display().to_string(), ..Default::default() })
+        .node_get_volume_stats(NodeGetVolumeStatsRequest {
+            volume_id: id.clone(),
+            volume_path: target.display().to_string(),
+            ..Default::default()
+        })
         .await
         .map(|r| r.into_inner());
     show("NodeGetVolumeStats", t, &r, |s| {
@@ -143,33 +244,64 @@ async fn walk(a: Args) -> Result<(), tonic::Status> {
     let r = ctl
         .controller_expand_volume(ControllerExpandVolumeRequest {
             volume_id: id.clone(),
-            capacity_range: Some(CapacityRange { required_bytes: a.size * 2, limit_bytes: 0 }),
+            capacity_range: Some(CapacityRange {
+                required_bytes: a.size * 2,
+                limit_bytes: 0,
+            }),
             volume_capability: Some(cap.clone()),
             ..Default::default()
         })
         .await
         .map(|r| r.into_inner());
-    show("ControllerExpandVolume", t, &r, |e| format!("{} MiB", e.capacity_bytes >> 20));
+    show("ControllerExpandVolume", t, &r, |e| {
+        format!("{} MiB", e.capacity_bytes >> 20)
+    });
     if r.is_ok() {
         let t = Instant::now();
         let r = node
-            .node_expand_volume(NodeExpandVolumeRequest { volume_id: id.clone(), volume_path: target.display().to_string(), ..Default::default() })
+            .node_expand_volume(NodeExpandVolumeRequest {
+                volume_id: id.clone(),
+                volume_path: target.display().to_string(),
+                ..Default::default()
+            })
             .await
             .map(|r| r.into_inner());
-        show("NodeExpandVolume", t, &r, |e| format!("filesystem now {} MiB", e.capacity_bytes >> 20));
+        show("NodeExpandVolume", t, &r, |e| {
+            format!("filesystem now {} MiB", e.capacity_bytes >> 20)
+        });
     }
     let t = Instant::now();
-    let r = node.node_unpublish_volume(NodeUnpublishVolumeRequest { volume_id: id.clone(), target_path: target.display().to_string() }).await;
+    let r = node
+        .node_unpublish_volume(NodeUnpublishVolumeRequest {
+            volume_id: id.clone(),
+            target_path: target.display().to_string(),
+        })
+        .await;
     show("NodeUnpublishVolume", t, &r, |_| String::new());
     let t = Instant::now();
-    let r = node.node_unstage_volume(NodeUnstageVolumeRequest { volume_id: id.clone(), staging_target_path: staging.display().to_string() }).await;
+    let r = node
+        .node_unstage_volume(NodeUnstageVolumeRequest {
+            volume_id: id.clone(),
+            staging_target_path: staging.display().to_string(),
+        })
+        .await;
     show("NodeUnstageVolume", t, &r, |_| String::new());
     let t = Instant::now();
-    let r = ctl.delete_volume(DeleteVolumeRequest { volume_id: id.clone(), ..Default::default() }).await;
+    let r = ctl
+        .delete_volume(DeleteVolumeRequest {
+            volume_id: id.clone(),
+            ..Default::default()
+        })
+        .await;
     show("DeleteVolume", t, &r, |_| "erased and removed".into());
     let t = Instant::now();
-    let r = ctl.get_capacity(GetCapacityRequest::default()).await.map(|r| r.into_inner());
-    show("GetCapacity", t, &r, |c| format!("{} MiB free again", c.available_capacity >> 20));
+    let r = ctl
+        .get_capacity(GetCapacityRequest::default())
+        .await
+        .map(|r| r.into_inner());
+    show("GetCapacity", t, &r, |c| {
+        format!("{} MiB free again", c.available_capacity >> 20)
+    });
     Ok(())
 }
 
