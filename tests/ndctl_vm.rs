@@ -95,15 +95,6 @@ fn region(name: &str) -> Value {
 
 #[test]
 #[ignore = "tier 3: runs inside the emulated-PMEM VM; run scripts/test"]
-fn vm_listing_equals_ndctl_on_label_less_dimms() {
-    reset(false);
-    assert_all_listings_same();
-    let regions = assert_same_listing(&["list", "-R"]);
-    assert_eq!(regions.as_array().map(Vec::len), Some(2));
-}
-
-#[test]
-#[ignore = "tier 3: runs inside the emulated-PMEM VM; run scripts/test"]
 fn vm_labels_every_mode_and_fragmentation_match_ndctl() {
     reset(false);
     // Labels through the work-alike: the real ndctl must see them.

@@ -225,3 +225,28 @@ fn boot_namespaces_from_the_library_survive_reboot() {
         "after reboot: {v}"
     );
 }
+
+#[test]
+#[ignore = "tier 3: boots the emulated-PMEM VM; run scripts/test"]
+fn boot_ndctl_work_alike_lists_label_less_dimms_like_ndctl() {
+    // A fresh boot: the DIMMs' label areas are empty, each region has one raw namespace.
+    let n = repo().join("target/debug/examples/ndctl");
+    let script = format!(
+        "ndctl list -R | grep -q iset_id && {{ echo labelled; exit 3; }}
+         ndctl list -N | grep -q '\"mode\":\"raw\"' || {{ echo no raw namespace; exit 4; }}
+         for a in list 'list -RND' 'list -RNDi' 'list -N' 'list -D' 'list -R -r region1' 'list -N -r 0'; do
+           ndctl $a > /tmp/theirs.json; {n} $a > /tmp/ours.json
+           cmp -s /tmp/theirs.json /tmp/ours.json || {{ echo \"differs: $a\"; diff /tmp/theirs.json /tmp/ours.json; exit 1; }}
+         done; echo same",
+        n = n.display()
+    );
+    let o = pmem_vm(&["--", "sh", "-c", &script]);
+    assert_eq!(
+        code(&o),
+        0,
+        "{}{}",
+        stdout(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(stdout(&o), "same\n");
+}

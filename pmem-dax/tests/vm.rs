@@ -33,20 +33,36 @@ fn json_str(json: &str, key: &str) -> String {
     json[at..].split('"').next().unwrap_or_default().to_owned()
 }
 
-/// A namespace reconfigured for a test; back to raw mode on drop.
+/// A namespace for a test: on a label-less region its one namespace
+/// reconfigured (back to raw mode on drop), on a labelled region a new
+/// 512 MiB namespace (destroyed on drop).
 struct Namespace {
-    name: &'static str,
+    name: String,
     json: String,
     mount: Option<PathBuf>,
+    labelled: bool,
 }
 
 impl Namespace {
-    fn create(name: &'static str, mode: &str) -> Namespace {
-        let json = run("ndctl", &["create-namespace", "-f", "-e", name, "-m", mode]);
+    fn create(region: &str, mode: &str) -> Namespace {
+        let labelled = run("ndctl", &["list", "-R", "-r", region]).contains("\"iset_id\"");
+        let json = if labelled {
+            run(
+                "ndctl",
+                &["create-namespace", "-r", region, "-s", "512M", "-m", mode],
+            )
+        } else {
+            let seed = format!("namespace{}.0", region.trim_start_matches("region"));
+            run(
+                "ndctl",
+                &["create-namespace", "-f", "-e", &seed, "-m", mode],
+            )
+        };
         Namespace {
-            name,
+            name: json_str(&json, "dev"),
             json,
             mount: None,
+            labelled,
         }
     }
 }
@@ -57,9 +73,12 @@ impl Drop for Namespace {
             let _ = Command::new("umount").arg(m).status();
             let _ = fs::remove_dir(m);
         }
-        let _ = Command::new("ndctl")
-            .args(["create-namespace", "-f", "-e", self.name, "-m", "raw"])
-            .output();
+        let args: &[&str] = if self.labelled {
+            &["destroy-namespace", "-f", &self.name]
+        } else {
+            &["create-namespace", "-f", "-e", &self.name, "-m", "raw"]
+        };
+        let _ = Command::new("ndctl").args(args).output();
     }
 }
 
@@ -70,7 +89,7 @@ fn s(p: &Path) -> &str {
 #[test]
 #[ignore = "tier 3: runs inside the emulated-PMEM VM; run scripts/test"]
 fn vm_map_sync_on_a_dax_mount() {
-    let mut ns = Namespace::create("namespace0.0", "fsdax");
+    let mut ns = Namespace::create("region0", "fsdax");
     let dev = format!("/dev/{}", json_str(&ns.json, "blockdev"));
     run("mkfs.ext4", &["-q", "-F", "-b", "4096", &dev]);
     let mnt = PathBuf::from("/mnt/pmem-dax-vm-test");
@@ -115,7 +134,7 @@ fn vm_map_sync_on_a_dax_mount() {
 #[test]
 #[ignore = "tier 3: runs inside the emulated-PMEM VM; run scripts/test"]
 fn vm_devdax_mapping_honours_alignment() {
-    let ns = Namespace::create("namespace1.0", "devdax");
+    let ns = Namespace::create("region1", "devdax");
     let path = format!("/dev/{}", json_str(&ns.json, "chardev"));
     let dax = DevDax::open(&path).expect("open device-dax");
     let align = dax.align();
