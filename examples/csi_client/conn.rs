@@ -5,12 +5,15 @@ use std::path::Path;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 /// Connects to `path`, retrying for up to a minute while the driver starts.
-pub async fn connect(path: &Path) -> Channel {
+pub async fn connect(path: &Path) -> Result<Channel, tonic::Status> {
     connect_every(path, std::time::Duration::from_millis(100)).await
 }
 
 /// Connects to `path`, retrying every `step` for up to a minute.
-pub async fn connect_every(path: &Path, step: std::time::Duration) -> Channel {
+pub async fn connect_every(
+    path: &Path,
+    step: std::time::Duration,
+) -> Result<Channel, tonic::Status> {
     let tries = (60_000 / step.as_millis().max(1)) as usize;
     for _ in 0..tries {
         let p = path.to_path_buf();
@@ -24,9 +27,12 @@ pub async fn connect_every(path: &Path, step: std::time::Duration) -> Channel {
             }))
             .await;
         if let Ok(ch) = ch {
-            return ch;
+            return Ok(ch);
         }
         tokio::time::sleep(step).await;
     }
-    panic!("no CSI driver answers at {}", path.display());
+    Err(tonic::Status::unavailable(format!(
+        "no CSI driver answers at {} after a minute",
+        path.display()
+    )))
 }

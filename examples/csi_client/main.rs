@@ -88,7 +88,7 @@ fn show<T>(
 
 async fn probe(a: &Args) -> Result<(), tonic::Status> {
     let step = std::time::Duration::from_millis(2);
-    let mut c = identity_client::IdentityClient::new(conn::connect_every(&a.endpoint, step).await);
+    let mut c = identity_client::IdentityClient::new(conn::connect_every(&a.endpoint, step).await?);
     loop {
         if let Ok(r) = c.probe(ProbeRequest {}).await {
             if r.into_inner().ready == Some(true) {
@@ -103,7 +103,7 @@ async fn walk(a: Args) -> Result<(), tonic::Status> {
     if a.probe {
         return probe(&a).await;
     }
-    let ch = conn::connect(&a.endpoint).await;
+    let ch = conn::connect(&a.endpoint).await?;
     let mut id_c = identity_client::IdentityClient::new(ch.clone());
     let mut ctl = controller_client::ControllerClient::new(ch.clone());
     let mut node = node_client::NodeClient::new(ch);
