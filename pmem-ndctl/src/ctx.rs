@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
-/// A libndctl context. Every object ([`Bus`], [`Dimm`], [`Region`],
+/// A libndctl context. Every object ([`Bus`](crate::Bus), [`Dimm`], [`Region`],
 /// [`Namespace`]...) borrows it, so none can outlive it.
 ///
 /// Reading takes `&self`. Operations that change the configuration
