@@ -21,29 +21,14 @@ pub struct ControllerService {
 }
 
 impl ControllerService {
-    /// Runs `f` on the blocking pool under a span, records the outcome; a
-    /// panic inside becomes INTERNAL instead of taking the server down.
+    /// Runs `f` through [`crate::handler::run`].
     async fn run<T: Send + 'static>(
         &self,
         method: &'static str,
         volume: &str,
         f: impl FnOnce(&Driver) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Status> {
-        let span = tracing::info_span!("csi", method, volume);
-        let d = self.driver.clone();
-        let start = std::time::Instant::now();
-        let out = tokio::task::spawn_blocking(move || span.in_scope(|| f(&d)))
-            .await
-            .unwrap_or_else(|e| Err(Error::Internal(format!("{method} failed: {e}"))));
-        self.metrics.observe(
-            method,
-            out.as_ref().err().map_or(tonic::Code::Ok, Error::code),
-            start.elapsed(),
-        );
-        if let Err(e) = &out {
-            tracing::warn!(method, volume, code = ?e.code(), error = %e, "request failed");
-        }
-        out.map_err(Status::from)
+        crate::handler::run(&self.driver, &self.metrics, method, volume, f).await
     }
 
     fn volume(&self, rec: &VolumeRecord) -> Volume {

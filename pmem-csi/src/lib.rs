@@ -12,6 +12,7 @@
 //! - [`config`]: the command line;
 //! - [`server`]: building the driver and serving gRPC on the socket;
 //! - [`identity`], [`controller`], [`node`]: the CSI services, thin handlers;
+//! - [`handler`]: what every handler does around its work (blocking pool, span, metrics, panics);
 //! - [`driver`]: the logic of each controller operation as plain functions;
 //! - [`nodeops`]: the node operations (mkfs, DAX mounts, bind mounts, stats, growth, ephemeral volumes);
 //! - [`cmd`]: the one runner of external programs; [`mountinfo`]: what is mounted where;
@@ -27,6 +28,7 @@ pub mod config;
 pub mod controller;
 pub mod driver;
 pub mod error;
+pub mod handler;
 pub mod identity;
 pub mod locks;
 pub mod manager;

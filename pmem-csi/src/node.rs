@@ -62,27 +62,14 @@ fn volume_path(ops: &NodeOps, id: &str, path: &str) -> Result<std::path::PathBuf
 }
 
 impl NodeService {
+    /// Runs `f` through [`crate::handler::run`].
     async fn run<T: Send + 'static>(
         &self,
         method: &'static str,
         volume: &str,
         f: impl FnOnce(&NodeOps) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Status> {
-        let span = tracing::info_span!("csi", method, volume);
-        let ops = self.ops.clone();
-        let start = std::time::Instant::now();
-        let out = tokio::task::spawn_blocking(move || span.in_scope(|| f(&ops)))
-            .await
-            .unwrap_or_else(|e| Err(Error::Internal(format!("{method} failed: {e}"))));
-        self.metrics.observe(
-            method,
-            out.as_ref().err().map_or(tonic::Code::Ok, Error::code),
-            start.elapsed(),
-        );
-        if let Err(e) = &out {
-            tracing::warn!(method, volume, code = ?e.code(), error = %e, "request failed");
-        }
-        out.map_err(Status::from)
+        crate::handler::run(&self.ops, &self.metrics, method, volume, f).await
     }
 
     fn driver(&self) -> &Driver {
