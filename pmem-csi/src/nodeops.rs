@@ -308,7 +308,7 @@ impl NodeOps {
         if !meta.is_dir() {
             let size = std::fs::File::open(&rec.device)
                 .ok()
-                .and_then(|f| block_size(&f))
+                .and_then(|f| crate::manager::erase::block_size(&f).ok())
                 .unwrap_or(rec.size);
             return Ok(Usage {
                 bytes: (size, 0, size),
@@ -377,14 +377,6 @@ pub fn parse_quantity(v: &str) -> Result<u64> {
     };
     n.checked_mul(mult)
         .ok_or_else(|| Error::invalid(format!("size {v:?} is too large")))
-}
-
-fn block_size(f: &std::fs::File) -> Option<u64> {
-    use std::os::fd::AsRawFd;
-    let mut size: u64 = 0;
-    // SAFETY: BLKGETSIZE64 writes one u64 through the valid pointer.
-    let rc = unsafe { libc::ioctl(f.as_raw_fd(), 0x8008_1272, &mut size) };
-    (rc == 0).then_some(size)
 }
 
 fn statvfs(path: &Path) -> Result<Usage> {

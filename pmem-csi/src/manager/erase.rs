@@ -14,12 +14,7 @@ pub fn block_device(path: &str) -> Result<()> {
         .write(true)
         .open(path)
         .map_err(|e| io(path, "open", e))?;
-    let mut size: u64 = 0;
-    // SAFETY: BLKGETSIZE64 writes one u64 through the pointer, which is valid.
-    let rc = unsafe { libc::ioctl(f.as_raw_fd(), BLKGETSIZE64, &mut size) };
-    if rc != 0 {
-        return Err(io(path, "size", std::io::Error::last_os_error()));
-    }
+    let size = block_size(&f).map_err(|e| io(path, "size", e))?;
     let range: [u64; 2] = [0, size];
     // SAFETY: BLKZEROOUT reads two u64 (start, length) through the pointer, which is valid.
     let rc = unsafe { libc::ioctl(f.as_raw_fd(), BLKZEROOUT, range.as_ptr()) };
@@ -27,6 +22,18 @@ pub fn block_device(path: &str) -> Result<()> {
         return Err(io(path, "zero out", std::io::Error::last_os_error()));
     }
     Ok(())
+}
+
+/// The size of the block device open as `f`, bytes (BLKGETSIZE64).
+pub(crate) fn block_size(f: &std::fs::File) -> std::io::Result<u64> {
+    let mut size: u64 = 0;
+    // SAFETY: BLKGETSIZE64 writes one u64 through the pointer, which is valid.
+    let rc = unsafe { libc::ioctl(f.as_raw_fd(), BLKGETSIZE64, &mut size) };
+    if rc == 0 {
+        Ok(size)
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Zeroes all of device-dax `path` of `size` bytes through a shared mapping.

@@ -1,6 +1,6 @@
 //! Device managers: where volumes come from (LVM logical volumes, one namespace per volume, or the simulator).
 
-mod erase;
+pub(crate) mod erase;
 mod lvm;
 
 mod namespaces;
