@@ -202,6 +202,15 @@ impl<B: Backend> Allocator<B> {
         self.backend.destroy(&region, &ns.dev)
     }
 
+    /// Renames the namespace named `name` to `new_name` (where the backend can).
+    pub fn rename(&mut self, name: &str, new_name: &str) -> Result<()> {
+        validate_name(new_name)?;
+        let (region, ns) = self.find(name)?.ok_or_else(|| Error::NotFound {
+            object: name.to_string(),
+        })?;
+        self.backend.rename(&region, &ns.dev, new_name)
+    }
+
     /// The capacity report of the regions as they are now.
     pub fn capacity(&self) -> Result<CapacityReport> {
         Ok(CapacityReport::from_models(&self.models()?))

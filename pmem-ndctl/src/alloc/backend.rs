@@ -95,6 +95,17 @@ pub trait Backend {
 
     /// Destroys namespace `dev` (its device name) of `region`.
     fn destroy(&mut self, region: &str, dev: &str) -> Result<()>;
+
+    /// Gives namespace `dev` of `region` the name `name`. The kernel takes a
+    /// new name only while the namespace is disabled, so a backend over
+    /// live namespaces may refuse ([`Error::InvalidArgument`]); the default does.
+    fn rename(&mut self, region: &str, dev: &str, name: &str) -> Result<()> {
+        let _ = (region, name);
+        Err(Error::invalid(
+            dev,
+            "this backend cannot rename an enabled namespace",
+        ))
+    }
 }
 
 /// Where the kernel will put `request` in `model`'s region and the usable
@@ -142,5 +153,8 @@ impl<B: Backend + ?Sized> Backend for &mut B {
     }
     fn destroy(&mut self, region: &str, dev: &str) -> Result<()> {
         (**self).destroy(region, dev)
+    }
+    fn rename(&mut self, region: &str, dev: &str, name: &str) -> Result<()> {
+        (**self).rename(region, dev, name)
     }
 }

@@ -1,7 +1,7 @@
 //! The in-memory simulator backend: regions that follow the kernel's placement, sizes and refusals.
 
 use super::backend::{kernel_placement, Backend, CreateRequest, NamespaceInfo, RegionState};
-use super::geometry::{align_up, Labels, RegionGeometry};
+use super::geometry::{align_up, validate_name, Labels, RegionGeometry};
 use super::layout::Layout;
 use super::region::{Extent, RegionModel};
 use crate::error::{Error, Result};
@@ -31,7 +31,16 @@ pub struct Simulator {
     models: Vec<RegionModel>,
 }
 
-/// Parses a region list: `COUNTxSIZE` (`4x64G`) or sizes separated by commas (`1920M,1920M`).
+/// The most regions a simulated machine may have.
+pub const MAX_SIM_REGIONS: usize = 256;
+/// The smallest simulated region, bytes.
+pub const MIN_SIM_REGION: u64 = 64 << 20;
+/// The largest simulated region, bytes (1 PiB).
+pub const MAX_SIM_REGION: u64 = 1 << 50;
+
+/// Parses a region list: `COUNTxSIZE` (`4x64G`) or sizes separated by commas
+/// (`1920M,1920M`): 1 to [`MAX_SIM_REGIONS`] regions of [`MIN_SIM_REGION`]
+/// to [`MAX_SIM_REGION`] bytes each.
 pub fn parse_region_sizes(spec: &str) -> Result<Vec<u64>> {
     let bad = |why: String| Error::invalid(format!("regions '{spec}'"), why);
     let size = |s: &str| {
@@ -44,13 +53,33 @@ pub fn parse_region_sizes(spec: &str) -> Result<Vec<u64>> {
             let n: usize = count
                 .trim()
                 .parse()
-                .map_err(|_| bad(format!("'{count}' is not a region count")))?;
+                .ok()
+                .filter(|n| (1..=MAX_SIM_REGIONS).contains(n))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "'{count}' is not a region count from 1 to {MAX_SIM_REGIONS}"
+                    ))
+                })?;
             vec![size(each)?; n]
         }
-        None => spec.split(',').map(size).collect::<Result<_>>()?,
+        None => {
+            let parts: Vec<&str> = spec.split(',').collect();
+            if parts.len() > MAX_SIM_REGIONS {
+                return Err(bad(format!("more than {MAX_SIM_REGIONS} regions")));
+            }
+            parts.into_iter().map(size).collect::<Result<_>>()?
+        }
     };
-    if sizes.is_empty() || sizes.contains(&0) {
-        return Err(bad("expected at least one region, none of size 0".into()));
+    if let Some(s) = sizes
+        .iter()
+        .find(|s| !(MIN_SIM_REGION..=MAX_SIM_REGION).contains(*s))
+    {
+        return Err(bad(format!(
+            "a region of {} is outside {} to {}",
+            Size(*s),
+            Size(MIN_SIM_REGION),
+            Size(MAX_SIM_REGION)
+        )));
     }
     Ok(sizes)
 }
@@ -216,6 +245,20 @@ impl Backend for Simulator {
         }
         let ns = r.namespaces.remove(at);
         self.models[i].remove(ns.offset);
+        Ok(())
+    }
+
+    fn rename(&mut self, region: &str, dev: &str, name: &str) -> Result<()> {
+        validate_name(name)?;
+        let i = self.index(region)?;
+        let ns = self.state.regions[i]
+            .namespaces
+            .iter_mut()
+            .find(|n| n.dev == dev)
+            .ok_or_else(|| Error::NotFound {
+                object: dev.to_string(),
+            })?;
+        ns.name = name.to_string();
         Ok(())
     }
 }

@@ -202,6 +202,16 @@ fn region_specs() {
     assert!(parse_region_sizes("0x1G").is_err());
     assert!(parse_region_sizes("ax1G").is_err());
     assert!(parse_region_sizes("1G,0").is_err());
+    for absurd in [
+        "1000000000x64G",
+        "257x1G",
+        "1x99999999999999999999G",
+        "2x2P",
+        "1x1M",
+        &vec!["1G"; 300].join(","),
+    ] {
+        assert!(parse_region_sizes(absurd).is_err(), "{absurd} accepted");
+    }
 }
 
 /// One step of a random trace: create (size in 16 MiB units, a mode) or
