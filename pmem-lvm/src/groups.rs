@@ -29,6 +29,10 @@ pub struct Volume {
     pub size: u64,
     /// The block device, `/dev/<vg>/<lv>`.
     pub device: PathBuf,
+    /// The LV's other tags (not the one that keeps its name): what the
+    /// volume's owner recorded with [`VolumeGroups::create_tagged`] and
+    /// [`VolumeGroups::retag`].
+    pub tags: Vec<String>,
 }
 
 /// One of the crate's VGs.
@@ -138,6 +142,12 @@ impl VolumeGroups {
                 continue;
             };
             let device = device_path(&vg.name, &lv);
+            let tags = row
+                .tags
+                .iter()
+                .filter(|t| VolumeName::from_tag(t).is_none())
+                .cloned()
+                .collect();
             out.insert(
                 name.clone(),
                 Volume {
@@ -146,6 +156,7 @@ impl VolumeGroups {
                     lv,
                     size: row.size,
                     device,
+                    tags,
                 },
             );
         }

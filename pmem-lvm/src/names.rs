@@ -169,34 +169,43 @@ impl VolumeName {
 
     /// The LV tag that keeps this name (`pmem-rs-volume=` and the escaped bytes).
     pub fn tag(&self) -> String {
-        let mut t = String::from(VOLUME_TAG_PREFIX);
-        for b in self.0.bytes() {
-            match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => {
-                    t.push(char::from(b))
-                }
-                _ => t.push_str(&format!("+{b:02X}")),
-            }
-        }
-        t
+        format!("{VOLUME_TAG_PREFIX}{}", escape_tag_value(&self.0))
     }
 
     /// The name kept in `tag`, if it is a volume tag this crate wrote.
     pub fn from_tag(tag: &str) -> Option<VolumeName> {
         let enc = tag.strip_prefix(VOLUME_TAG_PREFIX)?;
-        let mut bytes = Vec::with_capacity(enc.len());
-        let mut it = enc.bytes();
-        while let Some(b) = it.next() {
-            if b == b'+' {
-                let hex = [it.next()?, it.next()?];
-                let hex = std::str::from_utf8(&hex).ok()?;
-                bytes.push(u8::from_str_radix(hex, 16).ok()?);
-            } else {
-                bytes.push(b);
-            }
-        }
-        VolumeName::new(String::from_utf8(bytes).ok()?).ok()
+        VolumeName::new(unescape_tag_value(enc)?).ok()
     }
+}
+
+/// `s` in the characters LVM allows in a tag: `A-Z a-z 0-9 . - _` stand for
+/// themselves, every other byte is `+` and two upper-case hex digits.
+pub fn escape_tag_value(s: &str) -> String {
+    let mut t = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => t.push(char::from(b)),
+            _ => t.push_str(&format!("+{b:02X}")),
+        }
+    }
+    t
+}
+
+/// The text [`escape_tag_value`] escaped, if `enc` is such an escape of UTF-8 text.
+pub fn unescape_tag_value(enc: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(enc.len());
+    let mut it = enc.bytes();
+    while let Some(b) = it.next() {
+        if b == b'+' {
+            let hex = [it.next()?, it.next()?];
+            let hex = std::str::from_utf8(&hex).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+        } else {
+            bytes.push(b);
+        }
+    }
+    String::from_utf8(bytes).ok()
 }
 
 impl fmt::Display for VolumeName {
@@ -216,6 +225,29 @@ impl serde::Serialize for VolumeName {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
     }
+}
+
+/// Checks a tag an owner puts on a volume: 1 to 1024 bytes of the
+/// characters LVM allows in tags (`A-Z a-z 0-9 _ + . - / = ! : & #`), not
+/// starting with `-`, and not the crate's own name tag.
+pub fn check_tag(tag: &str) -> Result<()> {
+    let bad = |reason: &str| Err(Error::invalid(format!("LV tag {tag:?}"), reason));
+    if tag.is_empty() || tag.len() > 1024 {
+        return bad("must be 1 to 1024 bytes");
+    }
+    if tag.starts_with('-') {
+        return bad("starts with '-'");
+    }
+    if !tag
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_+.-/=!:&#".contains(&b))
+    {
+        return bad("LVM allows only A-Z a-z 0-9 _ + . - / = ! : & # in tags");
+    }
+    if tag.starts_with(VOLUME_TAG_PREFIX) {
+        return bad("is the crate's own name tag");
+    }
+    Ok(())
 }
 
 /// 64-bit FNV-1a: small, stable across versions and platforms.

@@ -48,22 +48,31 @@ impl VolumeGroups {
     /// A request no VG can hold is refused ([`ErrorKind::NoSpace`]) without
     /// creating anything.
     pub fn create(&self, name: &VolumeName, size: u64) -> Result<Volume> {
+        self.create_tagged(name, size, &[])
+    }
+
+    /// [`VolumeGroups::create`], with `tags` put on the LV in the same
+    /// `lvcreate` (each checked with [`crate::names::check_tag`] first), so
+    /// the volume carries its owner's record from the moment it exists.
+    /// An existing volume is returned as it is, whatever its tags.
+    pub fn create_tagged(&self, name: &VolumeName, size: u64, tags: &[String]) -> Result<Volume> {
         let object = format!("volume {name}");
+        tags.iter().try_for_each(|t| crate::names::check_tag(t))?;
         if size == 0 {
             return Err(Error::invalid(&object, "size must be more than 0 bytes"));
         }
         let _held = self.name_lock(name);
-        match self.create_locked(name, size) {
+        match self.create_locked(name, size, tags) {
             Err(e) if matches!(e.kind(), ErrorKind::AlreadyExists | ErrorKind::NoSpace) => {
                 // The index may be stale (another process used the VGs): reread once.
                 self.refresh()?;
-                self.create_locked(name, size)
+                self.create_locked(name, size, tags)
             }
             r => r,
         }
     }
 
-    fn create_locked(&self, name: &VolumeName, size: u64) -> Result<Volume> {
+    fn create_locked(&self, name: &VolumeName, size: u64, tags: &[String]) -> Result<Volume> {
         let object = format!("volume {name}");
         let (vg, rounded) = {
             let mut st = lock(&self.state);
@@ -90,12 +99,15 @@ impl VolumeGroups {
         let lv = name.lv_name();
         let vg_lock = self.vg_lock(&vg);
         let _vg_held = lock(&vg_lock);
-        let cmd = LvmCommand::new("lvcreate")
+        let mut cmd = LvmCommand::new("lvcreate")
             .opt("--yes")
             .opt_value("--name", lv.as_str())
             .opt_value("--size", format!("{rounded}b"))
-            .opt_value("--addtag", name.tag())
-            .operand(vg.as_str());
+            .opt_value("--addtag", name.tag());
+        for t in tags {
+            cmd = cmd.opt_value("--addtag", t.clone());
+        }
+        let cmd = cmd.operand(vg.as_str());
         if let Err(e) = self.runner.run(&object, &cmd) {
             reserve(&mut lock(&self.state), &vg, rounded, false);
             return Err(e);
@@ -106,6 +118,7 @@ impl VolumeGroups {
             vg,
             lv,
             size: rounded,
+            tags: tags.to_vec(),
         };
         let mut st = lock(&self.state);
         settle(&mut st, &v.vg, rounded);
@@ -121,6 +134,17 @@ impl VolumeGroups {
     /// not exist succeeds. A mounted or open volume is refused
     /// ([`ErrorKind::InUse`]) and left intact.
     pub fn delete(&self, name: &VolumeName) -> Result<()> {
+        self.remove(name, true)
+    }
+
+    /// Removes volume `name` WITHOUT overwriting it: its bytes stay in the
+    /// freed extents (for owners that asked not to erase). Otherwise as
+    /// [`VolumeGroups::delete`].
+    pub fn delete_unerased(&self, name: &VolumeName) -> Result<()> {
+        self.remove(name, false)
+    }
+
+    fn remove(&self, name: &VolumeName, erase: bool) -> Result<()> {
         let object = format!("volume {name}");
         let _held = self.name_lock(name);
         let Some(v) = self.lookup_or_refresh(name)? else {
@@ -128,9 +152,11 @@ impl VolumeGroups {
         };
         let vg_lock = self.vg_lock(&v.vg);
         let _vg_held = lock(&vg_lock);
-        match crate::erase::zero_out(&object, &v.device) {
-            Err(e) if e.kind() == ErrorKind::NotFound => {} // LV already gone or inactive.
-            r => r?,
+        if erase {
+            match crate::erase::zero_out(&object, &v.device) {
+                Err(e) if e.kind() == ErrorKind::NotFound => {} // LV already gone or inactive.
+                r => r?,
+            }
         }
         let cmd = LvmCommand::new("lvremove")
             .opt("--yes")
@@ -202,6 +228,43 @@ impl VolumeGroups {
         let grown = Volume { size: rounded, ..v };
         st.volumes.insert(name.clone(), grown.clone());
         Ok(grown)
+    }
+
+    /// Replaces tags of volume `name`: removes `remove` and adds `add` in one
+    /// `lvchange` (one metadata commit, so a crash leaves either the old tags
+    /// or the new ones). Each tag is checked with [`crate::names::check_tag`].
+    pub fn retag(&self, name: &VolumeName, remove: &[String], add: &[String]) -> Result<Volume> {
+        let object = format!("volume {name}");
+        remove
+            .iter()
+            .chain(add)
+            .try_for_each(|t| crate::names::check_tag(t))?;
+        let _held = self.name_lock(name);
+        let v = self
+            .lookup_or_refresh(name)?
+            .ok_or_else(|| Error::NotFound {
+                object: object.clone(),
+            })?;
+        let vg_lock = self.vg_lock(&v.vg);
+        let _vg_held = lock(&vg_lock);
+        let mut cmd = LvmCommand::new("lvchange");
+        for t in remove {
+            cmd = cmd.opt_value("--deltag", t.clone());
+        }
+        for t in add {
+            cmd = cmd.opt_value("--addtag", t.clone());
+        }
+        self.runner
+            .run(&object, &cmd.operand(format!("{}/{}", v.vg, v.lv)))?;
+        let mut tags: Vec<String> = v.tags.into_iter().filter(|t| !remove.contains(t)).collect();
+        for t in add {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        let new = Volume { tags, ..v };
+        lock(&self.state).volumes.insert(name.clone(), new.clone());
+        Ok(new)
     }
 
     /// The volume from the index, or, when the index lacks it, from LVM
