@@ -171,7 +171,7 @@ fn main() {
             listener,
             Arc::new(driver),
             Arc::new(Metrics::new()),
-            dir.join("eph"),
+            pmem::csi::nodeops::NodePaths::new(&dir, &dir),
             std::future::pending(),
         ));
         driver_run(&sock).await

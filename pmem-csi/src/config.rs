@@ -45,6 +45,10 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Log format.
     pub log_format: LogFormat,
+    /// The kubelet's directory: every staging and target path lies beneath it.
+    pub kubelet_dir: PathBuf,
+    /// How long a pending device waits for a retry before it is removed.
+    pub orphan_grace: std::time::Duration,
 }
 
 /// The usage text.
@@ -52,6 +56,7 @@ pub const USAGE: &str =
     "usage: pmem-csi-driver --endpoint unix:///path/csi.sock --node-id NODE [--driver-name NAME]
                        --device-manager lvm|direct|sim [--state-dir DIR] [--pmem-percentage P]
                        [--sim-regions SPEC] [--metrics-listen ADDR] [--log-format text|json]
+                       [--kubelet-dir DIR] [--orphan-grace SECONDS]
                        [--dry-run]   (check the arguments and exit)";
 
 impl Config {
@@ -67,6 +72,8 @@ impl Config {
             sim_regions: "4x64G".into(),
             metrics_listen: None,
             log_format: LogFormat::Text,
+            kubelet_dir: PathBuf::from("/var/lib/kubelet"),
+            orphan_grace: crate::driver::DEFAULT_ORPHAN_GRACE,
         };
         let mut manager = None;
         let mut it = args.iter();
@@ -131,6 +138,22 @@ impl Config {
                             )))
                         }
                     }
+                }
+                "--kubelet-dir" => {
+                    let v = value()?;
+                    if !v.starts_with('/') || v.contains('\0') {
+                        return Err(Error::invalid(format!(
+                            "--kubelet-dir {v:?}: expected an absolute path"
+                        )));
+                    }
+                    c.kubelet_dir = PathBuf::from(v);
+                }
+                "--orphan-grace" => {
+                    let v = value()?;
+                    let secs: u64 = v.parse().map_err(|_| {
+                        Error::invalid(format!("--orphan-grace {v:?}: expected seconds"))
+                    })?;
+                    c.orphan_grace = std::time::Duration::from_secs(secs);
                 }
                 other => return Err(Error::invalid(format!("unknown option {other:?}\n{USAGE}"))),
             }

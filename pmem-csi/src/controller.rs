@@ -7,7 +7,7 @@ use crate::proto::controller_server::Controller;
 use crate::proto::controller_service_capability::{rpc::Type as CapType, Rpc};
 use crate::proto::*;
 use crate::state::VolumeRecord;
-use crate::volume::{check_capabilities, check_capability, Params};
+use crate::volume::{check_capabilities, check_capability, Params, VolumeMode};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -47,6 +47,13 @@ impl ControllerService {
         }
     }
 
+    fn condition(&self, abnormal: Option<String>) -> Option<VolumeCondition> {
+        Some(VolumeCondition {
+            abnormal: abnormal.is_some(),
+            message: abnormal.unwrap_or_else(|| "the volume's device is present".into()),
+        })
+    }
+
     /// Whether `t` (if given) names this node.
     fn is_here(&self, t: &Topology) -> bool {
         t.segments
@@ -79,6 +86,7 @@ impl Controller for ControllerService {
             .into());
         }
         let params = Params::parse(&r.parameters)?;
+        check_mode_access(&params, &r.volume_capabilities)?;
         let size = range(r.capacity_range.as_ref())?;
         if let Some(req) = &r.accessibility_requirements {
             if !req.requisite.is_empty() && !req.requisite.iter().any(|t| self.is_here(t)) {
@@ -143,14 +151,23 @@ impl Controller for ControllerService {
             return Err(Error::invalid("volume capabilities are missing").into());
         }
         let id = r.volume_id.clone();
-        self.run("ValidateVolumeCapabilities", &r.volume_id, move |d| {
-            d.volume(&id).map(|_| ())
-        })
-        .await?;
+        let rec = self
+            .run("ValidateVolumeCapabilities", &r.volume_id, move |d| {
+                d.volume(&id)
+            })
+            .await?;
         let unsupported = r
             .volume_capabilities
             .iter()
-            .find_map(|c| check_capability(c).err());
+            .find_map(|c| check_capability(c).err())
+            .or_else(|| match Params::parse(&r.parameters) {
+                Err(e) => Some(e),
+                Ok(p) if p != rec.params => Some(Error::invalid(
+                    "the parameters differ from the ones the volume was created with",
+                )),
+                Ok(_) => None,
+            })
+            .or_else(|| check_mode_access(&rec.params, &r.volume_capabilities).err());
         Ok(Response::new(match unsupported {
             Some(e) => ValidateVolumeCapabilitiesResponse {
                 confirmed: None,
@@ -180,10 +197,13 @@ impl Controller for ControllerService {
             .await?;
         Ok(Response::new(ListVolumesResponse {
             entries: recs
-                .iter()
-                .map(|rec| list_volumes_response::Entry {
-                    volume: Some(self.volume(rec)),
-                    status: None,
+                .into_iter()
+                .map(|(rec, abnormal)| list_volumes_response::Entry {
+                    volume: Some(self.volume(&rec)),
+                    status: Some(list_volumes_response::VolumeStatus {
+                        published_node_ids: vec![],
+                        volume_condition: self.condition(abnormal),
+                    }),
                 })
                 .collect(),
             next_token: next.unwrap_or_default(),
@@ -228,6 +248,7 @@ impl Controller for ControllerService {
             CapType::ListVolumes,
             CapType::GetCapacity,
             CapType::GetVolume,
+            CapType::VolumeCondition,
         ];
         if self.driver.manager().can_expand() {
             types.push(CapType::ExpandVolume);
@@ -278,17 +299,34 @@ impl Controller for ControllerService {
         req: Request<ControllerGetVolumeRequest>,
     ) -> Result<Response<ControllerGetVolumeResponse>, Status> {
         let id = req.into_inner().volume_id;
-        let rec = self
-            .run("ControllerGetVolume", &id.clone(), move |d| d.volume(&id))
+        let (rec, abnormal) = self
+            .run("ControllerGetVolume", &id.clone(), move |d| {
+                let rec = d.volume(&id)?;
+                let abnormal = d.condition(&rec.id);
+                Ok((rec, abnormal))
+            })
             .await?;
         Ok(Response::new(ControllerGetVolumeResponse {
             volume: Some(self.volume(&rec)),
             status: Some(controller_get_volume_response::VolumeStatus {
                 published_node_ids: vec![],
-                volume_condition: None,
+                volume_condition: self.condition(abnormal),
             }),
         }))
     }
+}
+
+/// A devdax volume is a character device: it can only be used as a raw block volume.
+fn check_mode_access(params: &Params, caps: &[VolumeCapability]) -> Result<(), Error> {
+    let mount = caps
+        .iter()
+        .any(|c| matches!(c.access_type, Some(volume_capability::AccessType::Mount(_))));
+    if params.mode == VolumeMode::Devdax && mount {
+        return Err(Error::invalid(
+            "mode=devdax volumes are character devices: only block access is possible, not a filesystem mount",
+        ));
+    }
+    Ok(())
 }
 
 fn rpc_type(t: CapType) -> controller_service_capability::Type {

@@ -1,12 +1,14 @@
 //! The driver's logic as plain functions: validate, lock, call the device manager, keep state.
 
 use crate::error::{Error, Result};
-use crate::locks::InFlight;
-use crate::manager::{Capacity, Device, DeviceManager};
-use crate::state::{StateStore, VolumeRecord, FORMAT};
+use crate::locks::{Guard, InFlight};
+use crate::manager::{Capacity, DeviceManager};
+use crate::record::DeviceRecord;
+use crate::state::{Phase, StateStore, VolumeRecord, FORMAT};
 use crate::volume::{Params, VolumeId, VolumeName};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 /// What a request asks for in size: CSI's capacity range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,18 +54,6 @@ impl SizeRange {
     pub fn admits(&self, size: u64) -> bool {
         size >= self.required && (self.limit == 0 || size <= self.limit)
     }
-
-    /// The capacity acknowledged for a device of `actual` bytes: the device
-    /// may exceed the request by alignment and metadata rounding; the volume
-    /// is reported within the range.
-    pub fn acknowledged(&self, actual: u64) -> u64 {
-        let want = self.target();
-        if self.limit != 0 && actual > self.limit {
-            self.limit.max(want)
-        } else {
-            actual.max(want)
-        }
-    }
 }
 
 /// A crash point for the recovery tests: with `PMEM_CSI_CRASH_AT=<point>`
@@ -75,54 +65,76 @@ pub fn crash_point(point: &str) {
     }
 }
 
-/// The driver: a device manager, the state of its volumes, and the per-volume locks.
+/// One volume the driver knows: its record, and how its device is.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) rec: VolumeRecord,
+    /// The device was not listed when last looked for: the volume is kept
+    /// and reported abnormal until it is back.
+    pub(crate) missing: bool,
+    /// When this process first saw the volume pending (for the orphan grace).
+    pub(crate) pending_since: Option<Instant>,
+}
+
+impl Entry {
+    pub(crate) fn new(rec: VolumeRecord, now: Instant) -> Self {
+        let pending_since = (rec.phase == Phase::Pending).then_some(now);
+        Entry {
+            rec,
+            missing: false,
+            pending_since,
+        }
+    }
+}
+
+/// A listed volume and why it is abnormal, if it is.
+pub type Listed = (VolumeRecord, Option<String>);
+
+/// How long a pending device is kept for a retry by name before it is removed.
+pub const DEFAULT_ORPHAN_GRACE: Duration = Duration::from_secs(600);
+
+/// The driver: a device manager, the volumes it holds, and the per-volume locks.
 pub struct Driver {
     /// The node this driver serves.
     pub node_id: String,
     /// The CSI driver name (also the topology key prefix).
     pub name: String,
-    manager: Arc<dyn DeviceManager>,
-    state: StateStore,
-    volumes: Mutex<BTreeMap<VolumeId, VolumeRecord>>,
+    pub(crate) manager: Arc<dyn DeviceManager>,
+    pub(crate) state: StateStore,
+    pub(crate) volumes: Mutex<BTreeMap<VolumeId, Entry>>,
     locks: InFlight,
     /// The largest volume the node could ever hold, per parameter set: the
     /// regions' and VGs' sizes do not change while the driver runs.
     max_possible: Mutex<Vec<(Params, u64)>>,
+    pub(crate) orphan_grace: Duration,
+}
+
+/// The device record of `rec`.
+pub(crate) fn device_record(rec: &VolumeRecord, limit: u64) -> DeviceRecord {
+    DeviceRecord {
+        phase: rec.phase,
+        limit,
+        params: rec.params.clone(),
+        ephemeral: rec.ephemeral,
+        name: Some(rec.name.clone()).filter(|n| !n.is_empty()),
+    }
 }
 
 impl Driver {
-    /// Starts a driver: loads its state and reconciles it with the manager
-    /// (volume in both: served; in state only: reported and forgotten;
-    /// device without a record: removed). Returns the driver and what
-    /// reconciliation did, for the log.
+    /// Starts a driver: rebuilds the volume table from the devices (the
+    /// truth) and the cached records (see [`crate::reconcile`]). Nothing is
+    /// removed at start. Returns the driver and what reconciliation found,
+    /// for the log.
     pub fn start(
         name: String,
         node_id: String,
         manager: Arc<dyn DeviceManager>,
         state: StateStore,
     ) -> Result<(Self, Vec<String>)> {
-        let records = state.load()?;
+        let cached = state.load()?;
         let devices = manager.list()?;
-        let mut notes = Vec::new();
-        let mut volumes = BTreeMap::new();
-        for rec in records {
-            if devices.iter().any(|d| d.id == rec.id) {
-                volumes.insert(rec.id.clone(), rec);
-            } else {
-                notes.push(format!(
-                    "volume {} ({}) has no device any more: forgotten",
-                    rec.id, rec.name
-                ));
-                state.remove(&rec.id)?;
-            }
-        }
-        for d in devices.iter().filter(|d| !volumes.contains_key(&d.id)) {
-            notes.push(format!(
-                "device {} of unrecorded volume {} removed",
-                d.path, d.id
-            ));
-            manager.delete(&d.id, true)?;
-        }
+        let (volumes, notes) =
+            crate::reconcile::rebuild(manager.as_ref(), &state, cached, devices, Instant::now());
         // The largest volume ever possible, read now rather than under the first burst of creates.
         let max_possible = manager
             .capacity(&Params::default())
@@ -137,9 +149,16 @@ impl Driver {
                 volumes: Mutex::new(volumes),
                 locks: InFlight::default(),
                 max_possible: Mutex::new(max_possible),
+                orphan_grace: DEFAULT_ORPHAN_GRACE,
             },
             notes,
         ))
+    }
+
+    /// Sets how long a pending device waits for a retry before [`Driver::maintain`] removes it.
+    pub fn with_orphan_grace(mut self, grace: Duration) -> Self {
+        self.orphan_grace = grace;
+        self
     }
 
     /// The device manager.
@@ -147,8 +166,14 @@ impl Driver {
         self.manager.as_ref()
     }
 
-    fn volumes(&self) -> std::sync::MutexGuard<'_, BTreeMap<VolumeId, VolumeRecord>> {
+    pub(crate) fn table(&self) -> MutexGuard<'_, BTreeMap<VolumeId, Entry>> {
         self.volumes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Holds volume `keys` (names, ids) for one operation: a second
+    /// operation on any of them is ABORTED until the guard drops.
+    pub fn lock_volume(&self, keys: &[&str]) -> Result<Guard> {
+        self.locks.lock(keys)
     }
 
     /// The topology key of this driver's nodes.
@@ -163,43 +188,46 @@ impl Driver {
         range: SizeRange,
         params: Params,
     ) -> Result<VolumeRecord> {
-        self.create(name, range, params, false)
+        let name = VolumeName::parse(name)?;
+        let id = VolumeId::for_name(&name);
+        let _guard = self.lock_volume(&[&name.0, id.as_str()])?;
+        self.create_locked(&name, range, params, false)
+            .map(|(rec, _)| rec)
     }
 
-    /// Creates the CSI ephemeral inline volume `name` (deleted when unpublished).
-    pub fn create_ephemeral(
+    /// Creates volume `name` while its lock is held; also says whether this
+    /// call made the device (false: it existed).
+    pub(crate) fn create_locked(
         &self,
-        name: &str,
-        range: SizeRange,
-        params: Params,
-    ) -> Result<VolumeRecord> {
-        self.create(name, range, params, true)
-    }
-
-    fn create(
-        &self,
-        name: &str,
+        name: &VolumeName,
         range: SizeRange,
         params: Params,
         ephemeral: bool,
-    ) -> Result<VolumeRecord> {
-        let name = VolumeName::parse(name)?;
-        let id = VolumeId::for_name(&name);
-        let _guard = self.locks.lock(&[&name.0, id.as_str()])?;
-        if let Some(existing) = self.volumes().get(&id).cloned() {
-            if !range.admits(existing.size) {
-                return Err(Error::AlreadyExists(format!(
-                    "volume {:?} exists with {} bytes, outside the requested range",
-                    name.0, existing.size
+    ) -> Result<(VolumeRecord, bool)> {
+        let id = VolumeId::for_name(name);
+        let existing = self.table().get(&id).cloned();
+        if let Some(e) = existing {
+            let what = |why: &str| format!("volume {:?} exists {why}", name.0);
+            if e.missing {
+                return Err(Error::Unavailable(format!(
+                    "volume {:?}: its device {} is missing; retry when it is back",
+                    name.0, e.rec.device
                 )));
             }
-            if existing.params != params {
-                return Err(Error::AlreadyExists(format!(
-                    "volume {:?} exists with other parameters",
-                    name.0
-                )));
+            if !range.admits(e.rec.size) {
+                return Err(Error::AlreadyExists(what(&format!(
+                    "with {} bytes, outside the requested range",
+                    e.rec.size
+                ))));
             }
-            return Ok(existing);
+            if e.rec.params != params || e.rec.ephemeral != ephemeral {
+                return Err(Error::AlreadyExists(what("with other parameters")));
+            }
+            return match e.rec.phase {
+                Phase::Acknowledged | Phase::Deleting => Ok((e.rec, false)),
+                // Made by an earlier attempt that never answered: this retry claims it.
+                Phase::Pending => self.acknowledge(e.rec, range.limit).map(|r| (r, false)),
+            };
         }
         let size = range.target();
         let max_possible = self.max_possible(&params)?;
@@ -209,22 +237,67 @@ impl Driver {
                 name.0
             )));
         }
-        crash_point("create-before-device");
-        let device: Device = self.manager.create(&id, size, &params)?;
-        crash_point("create-after-device");
-        let rec = VolumeRecord {
+        let min = self.manager.min_size(&params)?;
+        if range.limit != 0 && range.limit < min {
+            return Err(Error::OutOfRange(format!(
+                "volume {:?}: the limit of {} bytes is below the smallest volume this node makes ({min} bytes)",
+                name.0, range.limit
+            )));
+        }
+        let two_phase = self.manager.can_update_record();
+        let mut rec = VolumeRecord {
             format: FORMAT,
             id: id.clone(),
             name: name.0.clone(),
-            size: range.acknowledged(device.size),
-            params,
-            device: device.path,
+            size,
+            params: params.clone(),
+            device: String::new(),
             ephemeral,
+            phase: if two_phase {
+                Phase::Pending
+            } else {
+                Phase::Acknowledged
+            },
+            extra: Default::default(),
         };
-        self.state.put(&rec)?;
+        crash_point("create-before-device");
+        let device = self
+            .manager
+            .create(&id, size, &params, &device_record(&rec, range.limit))?;
+        crash_point("create-after-device");
+        rec.size = DeviceRecord::acknowledged_size(&device_record(&rec, range.limit), device.size);
+        rec.device = device.path;
+        self.cache(&rec);
+        self.table()
+            .insert(id.clone(), Entry::new(rec.clone(), Instant::now()));
         crash_point("create-after-record");
-        self.volumes().insert(id, rec.clone());
-        Ok(rec)
+        if two_phase {
+            rec = self.acknowledge(rec, range.limit)?;
+        }
+        Ok((rec, true))
+    }
+
+    /// Marks a pending volume acknowledged, on its device first.
+    fn acknowledge(&self, rec: VolumeRecord, limit: u64) -> Result<VolumeRecord> {
+        let acked = VolumeRecord {
+            phase: Phase::Acknowledged,
+            ..rec
+        };
+        self.manager
+            .update_record(&acked.id, &device_record(&acked, limit))?;
+        crash_point("create-after-ack");
+        self.cache(&acked);
+        self.table()
+            .insert(acked.id.clone(), Entry::new(acked.clone(), Instant::now()));
+        Ok(acked)
+    }
+
+    /// Writes `rec` to the state cache; a failure is logged, not fatal: the
+    /// device carries the record.
+    pub(crate) fn cache(&self, rec: &VolumeRecord) {
+        if let Err(e) = self.state.put(rec) {
+            tracing::warn!(volume = %rec.id, error = %e, "state cache not written; the device keeps the record");
+        }
     }
 
     /// Deletes volume `id` (idempotent: an unknown id succeeds).
@@ -234,33 +307,66 @@ impl Driver {
             Err(Error::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
         };
-        let _guard = self.locks.lock(&[id.as_str()])?;
-        let rec = self.volumes().get(&id).cloned();
-        let erase = rec.as_ref().map_or(true, |r| r.params.erase_after);
+        let _guard = self.lock_volume(&[id.as_str()])?;
+        self.delete_locked(&id)
+    }
+
+    /// Deletes volume `id` while its lock is held.
+    pub(crate) fn delete_locked(&self, id: &VolumeId) -> Result<()> {
+        let entry = self.table().get(id).cloned();
+        if let Some(e) = entry.as_ref().filter(|e| e.missing) {
+            return Err(Error::Unavailable(format!(
+                "volume {id}: its device {} is missing; it can be deleted when it is back",
+                e.rec.device
+            )));
+        }
+        let erase = entry.as_ref().map_or(true, |e| e.rec.params.erase_after);
+        if let Some(e) = &entry {
+            // Should the driver stop after the device is gone, the next start
+            // knows the missing device was deleted, not lost.
+            self.cache(&VolumeRecord {
+                phase: Phase::Deleting,
+                ..e.rec.clone()
+            });
+        }
         crash_point("delete-before-device");
-        self.manager.delete(&id, erase)?;
+        self.manager.delete(id, erase)?;
         crash_point("delete-after-device");
-        self.state.remove(&id)?;
+        if let Err(e) = self.state.remove(id) {
+            tracing::warn!(volume = %id, error = %e, "state cache entry not removed");
+        }
         crash_point("delete-after-record");
-        self.volumes().remove(&id);
+        self.table().remove(id);
         Ok(())
     }
 
-    /// The record of volume `id`, or [`Error::NotFound`].
+    /// The acknowledged volume `id` (also while its device is missing), or [`Error::NotFound`].
     pub fn volume(&self, id: &str) -> Result<VolumeRecord> {
         let id = VolumeId::parse(id)?;
-        self.volumes()
+        self.table()
             .get(&id)
-            .cloned()
+            .filter(|e| e.rec.phase == Phase::Acknowledged)
+            .map(|e| e.rec.clone())
             .ok_or_else(|| Error::NotFound(format!("volume {id} does not exist")))
     }
 
-    /// Volumes in id order, from `start` (an index token), at most `max` (0: all).
+    /// Why volume `id` is not healthy (its device is missing), or `None`.
+    pub fn condition(&self, id: &VolumeId) -> Option<String> {
+        self.table().get(id).filter(|e| e.missing).map(|e| {
+            format!(
+                "the device {} of volume {id} is missing; the volume is kept and served again when it is back",
+                e.rec.device
+            )
+        })
+    }
+
+    /// Acknowledged volumes in id order, from `start` (an index token), at
+    /// most `max` (0: all), each with its abnormal condition, if any.
     pub fn list_volumes(
         &self,
         start: &str,
         max: i32,
-    ) -> Result<(Vec<VolumeRecord>, Option<String>)> {
+    ) -> Result<(Vec<Listed>, Option<String>)> {
         if max < 0 {
             return Err(Error::invalid("max_entries is negative"));
         }
@@ -269,14 +375,20 @@ impl Driver {
         } else {
             start.parse::<usize>().map_err(|_| {
                 Error::Aborted(format!(
-                    "starting token {start:?} is not one this driver gave"
+                    "starting token {:?} is not one this driver gave",
+                    crate::volume::shown(start)
                 ))
             })?
         };
-        let all: Vec<VolumeRecord> = self.volumes().values().cloned().collect();
+        let all: Vec<VolumeRecord> = self
+            .table()
+            .values()
+            .filter(|e| e.rec.phase == Phase::Acknowledged)
+            .map(|e| e.rec.clone())
+            .collect();
         if from > all.len() {
             return Err(Error::Aborted(format!(
-                "starting token {start:?} is past the end of the list"
+                "starting token {from} is past the end of the list"
             )));
         }
         let end = if max == 0 {
@@ -285,24 +397,35 @@ impl Driver {
             (from + max as usize).min(all.len())
         };
         let next = (end < all.len()).then(|| end.to_string());
-        Ok((all[from..end].to_vec(), next))
+        let page = all[from..end]
+            .iter()
+            .map(|r| (r.clone(), self.condition(&r.id)))
+            .collect();
+        Ok((page, next))
     }
 
     /// Grows volume `id` to at least `range.required` bytes.
     pub fn expand_volume(&self, id: &str, range: SizeRange) -> Result<u64> {
+        let vid = VolumeId::parse(id)?;
+        let _guard = self.lock_volume(&[vid.as_str()])?;
         let rec = self.volume(id)?;
-        let _guard = self.locks.lock(&[rec.id.as_str()])?;
+        if let Some(why) = self.condition(&rec.id) {
+            return Err(Error::Unavailable(why));
+        }
         let want = range.target();
         if rec.size >= want {
             return Ok(rec.size);
         }
         let size = self.manager.expand(&rec.id, want)?;
-        let new = VolumeRecord {
-            size: range.acknowledged(size),
-            ..rec
-        };
-        self.state.put(&new)?;
-        self.volumes().insert(new.id.clone(), new.clone());
+        let mut new = VolumeRecord { size, ..rec };
+        new.size = device_record(&new, range.limit).acknowledged_size(size);
+        if self.manager.can_update_record() {
+            self.manager
+                .update_record(&new.id, &device_record(&new, range.limit))?;
+        }
+        self.cache(&new);
+        self.table()
+            .insert(new.id.clone(), Entry::new(new.clone(), Instant::now()));
         Ok(new.size)
     }
 

@@ -18,7 +18,10 @@
 //! - [`cmd`]: the one runner of external programs; [`mountinfo`]: what is mounted where;
 //! - [`manager`]: device managers (`lvm`, `direct`, `sim`);
 //! - [`volume`]: volume ids, names, parameters and capabilities;
-//! - [`state`]: the atomic on-disk record of volumes;
+//! - [`record`]: the record each device carries of its volume (the truth);
+//! - [`reconcile`]: rebuilding the volume table from the devices, and the periodic pass over them;
+//! - [`state`]: the atomic on-disk cache of volume records;
+//! - [`paths`]: node paths checked beneath the kubelet directory, and what the driver made there;
 //! - [`locks`]: the per-volume in-flight locks (ABORTED);
 //! - [`metrics`]: Prometheus metrics;
 //! - [`error`]: the error type and its gRPC codes.
@@ -36,6 +39,9 @@ pub mod metrics;
 pub mod mountinfo;
 pub mod node;
 pub mod nodeops;
+pub mod paths;
+pub mod reconcile;
+pub mod record;
 pub mod server;
 pub mod state;
 pub mod volume;

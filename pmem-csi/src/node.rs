@@ -3,7 +3,8 @@
 use crate::driver::Driver;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::nodeops::{check_path, Access, NodeOps, EPHEMERAL_KEY};
+use crate::nodeops::{Access, NodeOps, EPHEMERAL_KEY};
+use crate::paths::lexical;
 use crate::proto::node_server::Node;
 use crate::proto::node_service_capability::{rpc::Type as CapType, Rpc};
 use crate::proto::volume_capability::AccessType;
@@ -52,13 +53,9 @@ fn volume_path(ops: &NodeOps, id: &str, path: &str) -> Result<std::path::PathBuf
     if path.is_empty() {
         return Err(Error::invalid("volume path is missing"));
     }
+    lexical("volume path", path)?;
     ops.record(id)?;
-    if !path.starts_with('/') {
-        return Err(Error::NotFound(format!(
-            "volume path {path:?} does not exist"
-        )));
-    }
-    check_path("volume path", path)
+    ops.kubelet.check("volume path", path)
 }
 
 impl NodeService {
@@ -85,7 +82,10 @@ impl Node for NodeService {
     ) -> Result<Response<NodeStageVolumeResponse>, Status> {
         let r = req.into_inner();
         need_id(&r.volume_id)?;
-        let staging = check_path("staging target path", &r.staging_target_path)?;
+        let staging = self
+            .ops
+            .kubelet
+            .check("staging target path", &r.staging_target_path)?;
         let access = access(r.volume_capability.as_ref())?;
         let id = r.volume_id.clone();
         self.run("NodeStageVolume", &r.volume_id, move |o| {
@@ -101,7 +101,10 @@ impl Node for NodeService {
     ) -> Result<Response<NodeUnstageVolumeResponse>, Status> {
         let r = req.into_inner();
         need_id(&r.volume_id)?;
-        let staging = check_path("staging target path", &r.staging_target_path)?;
+        let staging = self
+            .ops
+            .kubelet
+            .check("staging target path", &r.staging_target_path)?;
         let id = r.volume_id.clone();
         self.run("NodeUnstageVolume", &r.volume_id, move |o| {
             o.unstage(&id, &staging)
@@ -116,16 +119,18 @@ impl Node for NodeService {
     ) -> Result<Response<NodePublishVolumeResponse>, Status> {
         let r = req.into_inner();
         need_id(&r.volume_id)?;
-        let target = check_path("target path", &r.target_path)?;
+        let target = self.ops.kubelet.check("target path", &r.target_path)?;
         let access = access(r.volume_capability.as_ref())?;
         let ephemeral = r
             .volume_context
             .get(EPHEMERAL_KEY)
             .is_some_and(|v| v == "true");
         let staging = match (&access, ephemeral) {
-            (Access::Mount { .. }, false) => {
-                Some(check_path("staging target path", &r.staging_target_path)?)
-            }
+            (Access::Mount { .. }, false) => Some(
+                self.ops
+                    .kubelet
+                    .check("staging target path", &r.staging_target_path)?,
+            ),
             _ => None,
         };
         let id = r.volume_id.clone();
@@ -147,7 +152,7 @@ impl Node for NodeService {
     ) -> Result<Response<NodeUnpublishVolumeResponse>, Status> {
         let r = req.into_inner();
         need_id(&r.volume_id)?;
-        let target = check_path("target path", &r.target_path)?;
+        let target = self.ops.kubelet.check("target path", &r.target_path)?;
         let id = r.volume_id.clone();
         self.run("NodeUnpublishVolume", &r.volume_id, move |o| {
             o.unpublish(&id, &target)

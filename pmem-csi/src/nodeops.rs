@@ -1,15 +1,22 @@
 //! The node operations as plain functions: make filesystems, stage with `-o dax`, publish with bind
 //! mounts, report usage, grow filesystems, and run ephemeral inline volumes.
+//!
+//! Every operation holds the volume's lock (the controller's: ABORTED on a
+//! conflict), acts only on paths the node service checked beneath the
+//! kubelet directory, and removes only mount points and files it made for
+//! that volume ([`crate::paths::Made`]).
 
 use crate::cmd::{run, run_status};
 use crate::driver::{Driver, SizeRange};
 use crate::error::{Error, Result};
+use crate::locks::Guard;
 use crate::mountinfo;
+use crate::paths::{KubeletDir, Made};
 use crate::state::VolumeRecord;
-use crate::volume::{Params, VolumeId, VolumeName};
+use crate::volume::{shown, Params, VolumeId, VolumeName};
 use std::collections::HashMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The volume-context key that marks an ephemeral inline volume.
@@ -36,7 +43,7 @@ pub struct Usage {
     pub bytes: (u64, u64, u64),
     /// Inodes: total, available, used (filesystems only).
     pub inodes: Option<(u64, u64, u64)>,
-    /// `Some(why)` when the volume is not mounted where it should be.
+    /// `Some(why)` when the volume is not healthy.
     pub abnormal: Option<String>,
 }
 
@@ -46,20 +53,44 @@ pub struct NodeOps {
     pub driver: Arc<Driver>,
     /// Where ephemeral volumes are staged.
     pub ephemeral_dir: PathBuf,
+    /// Every staging and target path lies beneath it.
+    pub kubelet: KubeletDir,
+    /// What the node operations made, per path.
+    pub made: Made,
 }
 
-/// Checks a path from a request: present, absolute, without `..`.
-pub fn check_path(field: &str, p: &str) -> Result<PathBuf> {
-    if p.is_empty() {
-        return Err(Error::invalid(format!("{field} is missing")));
+/// Where the node operations keep and find things.
+#[derive(Debug, Clone)]
+pub struct NodePaths {
+    /// Where ephemeral volumes are staged.
+    pub ephemeral_dir: PathBuf,
+    /// The kubelet's directory.
+    pub kubelet_dir: PathBuf,
+    /// The record of what the node operations made (none: memory only).
+    pub made_file: Option<PathBuf>,
+}
+
+impl NodePaths {
+    /// The paths of a driver whose state is in `state_dir`, serving the kubelet at `kubelet_dir`.
+    pub fn new(state_dir: &Path, kubelet_dir: &Path) -> Self {
+        NodePaths {
+            ephemeral_dir: state_dir.join("ephemeral"),
+            kubelet_dir: kubelet_dir.to_path_buf(),
+            made_file: Some(state_dir.join("node-paths.json")),
+        }
     }
-    let path = PathBuf::from(p);
-    if !path.is_absolute() || path.components().any(|c| c == Component::ParentDir) {
-        return Err(Error::invalid(format!(
-            "{field} {p:?} must be absolute and must not contain '..'"
-        )));
+}
+
+impl NodeOps {
+    /// The node operations of `driver` with `paths`.
+    pub fn new(driver: Arc<Driver>, paths: NodePaths) -> Result<Self> {
+        Ok(NodeOps {
+            driver,
+            ephemeral_dir: paths.ephemeral_dir,
+            kubelet: KubeletDir::new(&paths.kubelet_dir)?,
+            made: Made::open(paths.made_file),
+        })
     }
-    Ok(path)
 }
 
 fn s(p: &Path) -> Result<&str> {
@@ -93,24 +124,114 @@ fn fs_on(dev: &str) -> Result<Option<String>> {
     }
 }
 
-fn mkdir(p: &Path) -> Result<()> {
-    std::fs::create_dir_all(p).map_err(|e| Error::Internal(format!("mkdir {}: {e}", p.display())))
+/// Whether mount `m` shows volume `rec`'s device: a filesystem on it, or a bind of its node.
+fn shows(m: &mountinfo::Mount, rec: &VolumeRecord) -> bool {
+    if let Ok(d) = devno(&rec.device) {
+        if m.dev == d {
+            return true;
+        }
+    }
+    std::fs::canonicalize(&rec.device)
+        .ok()
+        .and_then(|n| {
+            n.strip_prefix("/dev")
+                .ok()
+                .map(|p| format!("/{}", p.display()))
+        })
+        .is_some_and(|root| m.fstype == "devtmpfs" && m.root == root)
 }
 
 impl NodeOps {
-    /// The record of `id`: one of this driver's ids, or the name of an ephemeral volume.
-    pub fn record(&self, id: &str) -> Result<VolumeRecord> {
+    /// The record of `id` (one of this driver's ids, or the name of an
+    /// ephemeral volume) and the keys its lock takes.
+    fn resolve(&self, id: &str) -> Result<(VolumeRecord, Vec<String>)> {
         match self.driver.volume(id) {
-            Err(Error::NotFound(_)) => self
-                .ephemeral_record(id)
-                .ok_or_else(|| Error::NotFound(format!("volume {id} does not exist"))),
-            other => other,
+            Ok(rec) => Ok((rec, vec![id.to_string()])),
+            Err(Error::NotFound(_)) => {
+                let eid = VolumeName::parse(id)
+                    .ok()
+                    .map(|n| VolumeId::for_name(&n))
+                    .ok_or_else(|| {
+                        Error::NotFound(format!("volume \"{}\" does not exist", shown(id)))
+                    })?;
+                let rec = self
+                    .driver
+                    .volume(eid.as_str())
+                    .ok()
+                    .filter(|r| r.ephemeral)
+                    .ok_or_else(|| {
+                        Error::NotFound(format!("volume \"{}\" does not exist", shown(id)))
+                    })?;
+                Ok((rec, vec![id.to_string(), eid.to_string()]))
+            }
+            Err(e) => Err(e),
         }
     }
 
-    /// Stages volume `id` at `staging` (see the module doc); idempotent.
+    /// Locks volume `id` and returns its record, with its device present.
+    fn hold(&self, id: &str) -> Result<(VolumeRecord, Guard)> {
+        let (_, keys) = self.resolve(id)?;
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let guard = self.driver.lock_volume(&keys)?;
+        let (rec, _) = self.resolve(id)?;
+        Ok((rec, guard))
+    }
+
+    /// The record of `id` (without its lock), for callers that check existence first.
+    pub fn record(&self, id: &str) -> Result<VolumeRecord> {
+        self.resolve(id).map(|(r, _)| r)
+    }
+
+    /// Makes directory `p` for volume `id` if it is not there, recording it.
+    fn make_dir(&self, p: &Path, id: &str) -> Result<()> {
+        if p.exists() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(p)
+            .map_err(|e| Error::Internal(format!("mkdir {}: {e}", p.display())))?;
+        self.made.add(p, id)
+    }
+
+    /// Unmounts the mounts of `rec` stacked at `p` (any other mount there is
+    /// refused) and removes `p` if this driver made it for the volume.
+    fn unmount_and_remove(&self, p: &Path, rec: &VolumeRecord, made_for: &str) -> Result<()> {
+        while let Some(m) = mountinfo::at(p) {
+            if !shows(&m, rec) {
+                return Err(Error::FailedPrecondition(format!(
+                    "{} is mounted from {}, not from volume {}: left as it is",
+                    p.display(),
+                    m.source,
+                    rec.id
+                )));
+            }
+            run("umount", &["--", s(p)?])?;
+        }
+        if !self.made.is_made_for(p, made_for) {
+            return Ok(());
+        }
+        let removed = match std::fs::symlink_metadata(p) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir(p),
+            Ok(m) if m.is_file() && m.len() == 0 => std::fs::remove_file(p),
+            Ok(_) => {
+                return Err(Error::FailedPrecondition(format!(
+                    "{} is no longer what the driver made there: left as it is",
+                    p.display()
+                )))
+            }
+            Err(_) => Ok(()),
+        };
+        removed.map_err(|e| Error::Internal(format!("remove {}: {e}", p.display())))?;
+        self.made.forget(p)
+    }
+
+    /// Stages volume `id` at `staging`; idempotent.
     pub fn stage(&self, id: &str, staging: &Path, access: &Access) -> Result<()> {
-        let rec = self.record(id)?;
+        let (rec, _guard) = self.hold(id)?;
+        self.stage_locked(&rec, staging, access)
+    }
+
+    fn stage_locked(&self, rec: &VolumeRecord, staging: &Path, access: &Access) -> Result<()> {
+        let rec = &self.driver.present_volume(rec.id.as_str())?;
         let Access::Mount { fs, flags } = access else {
             return Ok(());
         };
@@ -135,11 +256,12 @@ impl NodeOps {
             Some(found) if found == *fs => {}
             Some(found) => {
                 return Err(Error::FailedPrecondition(format!(
-                    "volume {id}: {dev} holds {found}, not {fs}; it is never reformatted"
+                    "volume {}: {dev} holds {found}, not {fs}; it is never reformatted",
+                    rec.id
                 )))
             }
         }
-        mkdir(staging)?;
+        self.make_dir(staging, rec.id.as_str())?;
         let mut opts: Vec<String> = flags.clone();
         if rec.params.dax {
             opts.push("dax".into());
@@ -158,13 +280,14 @@ impl NodeOps {
         Ok(())
     }
 
-    /// Unmounts `staging` if mounted and removes the directory; idempotent.
+    /// Unmounts `staging` if the volume is mounted there and removes it if
+    /// the driver made it; idempotent.
     pub fn unstage(&self, id: &str, staging: &Path) -> Result<()> {
-        self.record(id)?;
-        unmount_and_remove(staging)
+        let (rec, _guard) = self.hold(id)?;
+        self.unmount_and_remove(staging, &rec, rec.id.as_str())
     }
 
-    /// Publishes volume `id` at `target` (see the module doc); idempotent.
+    /// Publishes volume `id` at `target`; idempotent.
     pub fn publish(
         &self,
         id: &str,
@@ -173,58 +296,55 @@ impl NodeOps {
         access: &Access,
         readonly: bool,
     ) -> Result<()> {
-        let rec = self.record(id)?;
+        let (rec, _guard) = self.hold(id)?;
+        self.publish_locked(&rec, staging, target, access, readonly)
+    }
+
+    fn publish_locked(
+        &self,
+        rec: &VolumeRecord,
+        staging: Option<&Path>,
+        target: &Path,
+        access: &Access,
+        readonly: bool,
+    ) -> Result<()> {
+        let rec = &self.driver.present_volume(rec.id.as_str())?;
+        let id = rec.id.as_str();
+        if let Some(m) = mountinfo::at(target) {
+            return if shows(&m, rec) {
+                Ok(())
+            } else {
+                Err(Error::FailedPrecondition(format!(
+                    "{} is already mounted from {}",
+                    target.display(),
+                    m.source
+                )))
+            };
+        }
         match access {
             Access::Block => {
-                // A bind of a device node shows as the node's path inside devtmpfs.
-                let node = std::fs::canonicalize(&rec.device).map_err(|e| {
-                    Error::FailedPrecondition(format!("device {}: {e}", rec.device))
-                })?;
-                let want_root = node
-                    .strip_prefix("/dev")
-                    .map(|p| format!("/{}", p.display()))
-                    .unwrap_or_default();
-                if let Some(m) = mountinfo::at(target) {
-                    return if m.root == want_root {
-                        Ok(())
-                    } else {
-                        Err(Error::FailedPrecondition(format!(
-                            "{} is already mounted from {}",
-                            target.display(),
-                            m.source
-                        )))
-                    };
-                }
                 if let Some(dir) = target.parent() {
-                    mkdir(dir)?;
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| Error::Internal(format!("mkdir {}: {e}", dir.display())))?;
                 }
                 if !target.exists() {
                     std::fs::File::create(target)
                         .map_err(|e| Error::Internal(format!("{}: {e}", target.display())))?;
+                    self.made.add(target, id)?;
                 }
                 run("mount", &["--bind", "--", &rec.device, s(target)?])?;
             }
             Access::Mount { .. } => {
                 let staging =
                     staging.ok_or_else(|| Error::invalid("staging target path is missing"))?;
-                let staged = mountinfo::at(staging).ok_or_else(|| {
-                    Error::FailedPrecondition(format!(
+                let staged = mountinfo::at(staging).filter(|m| shows(m, rec));
+                if staged.is_none() {
+                    return Err(Error::FailedPrecondition(format!(
                         "volume {id} is not staged at {}",
                         staging.display()
-                    ))
-                })?;
-                if let Some(m) = mountinfo::at(target) {
-                    return if m.dev == staged.dev {
-                        Ok(())
-                    } else {
-                        Err(Error::FailedPrecondition(format!(
-                            "{} is already mounted from {}",
-                            target.display(),
-                            m.source
-                        )))
-                    };
+                    )));
                 }
-                mkdir(target)?;
+                self.make_dir(target, id)?;
                 run("mount", &["--bind", "--", s(staging)?, s(target)?])?;
             }
         }
@@ -234,23 +354,21 @@ impl NodeOps {
         Ok(())
     }
 
-    /// Unmounts `target` and removes it; an ephemeral volume is then deleted. Idempotent.
+    /// Unmounts the volume at `target` and removes `target` if the driver
+    /// made it; an ephemeral volume is then deleted. Idempotent.
     pub fn unpublish(&self, id: &str, target: &Path) -> Result<()> {
-        let rec = self.record(id)?;
-        unmount_and_remove(target)?;
+        let (rec, _guard) = self.hold(id)?;
+        self.unmount_and_remove(target, &rec, rec.id.as_str())?;
         if rec.ephemeral {
-            unmount_and_remove(&self.ephemeral_dir.join(rec.id.as_str()))?;
-            self.driver.delete_volume(rec.id.as_str())?;
+            let staging = self.ephemeral_dir.join(rec.id.as_str());
+            self.unmount_and_remove(&staging, &rec, rec.id.as_str())?;
+            self.driver.delete_locked(&rec.id)?;
         }
         Ok(())
     }
 
-    fn ephemeral_record(&self, name: &str) -> Option<VolumeRecord> {
-        let id = VolumeId::for_name(&VolumeName::parse(name).ok()?);
-        self.driver.volume(id.as_str()).ok().filter(|r| r.ephemeral)
-    }
-
     /// Creates, stages and publishes an ephemeral inline volume in one call.
+    /// On failure, only a volume this call created is deleted again.
     pub fn publish_ephemeral(
         &self,
         name: &str,
@@ -270,42 +388,49 @@ impl NodeOps {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let params = Params::parse(&params)?;
-        let rec = self.driver.create_ephemeral(
-            name,
-            SizeRange {
-                required: size,
-                limit: 0,
-            },
-            params,
-        )?;
+        let vname = VolumeName::parse(name)?;
+        let vid = VolumeId::for_name(&vname);
+        let _guard = self.driver.lock_volume(&[name, vid.as_str()])?;
+        let range = SizeRange {
+            required: size,
+            limit: 0,
+        };
+        let (rec, created) = self.driver.create_locked(&vname, range, params, true)?;
         let staging = self.ephemeral_dir.join(rec.id.as_str());
         let result = self
-            .stage(rec.id.as_str(), &staging, access)
-            .and_then(|()| self.publish(rec.id.as_str(), Some(&staging), target, access, readonly));
-        if result.is_err() {
-            let _ = unmount_and_remove(&staging);
-            let _ = self.driver.delete_volume(rec.id.as_str());
+            .stage_locked(&rec, &staging, access)
+            .and_then(|()| self.publish_locked(&rec, Some(&staging), target, access, readonly));
+        if result.is_err() && created {
+            let _ = self.unmount_and_remove(target, &rec, rec.id.as_str());
+            let _ = self.unmount_and_remove(&staging, &rec, rec.id.as_str());
+            let _ = self.driver.delete_locked(&rec.id);
         }
         result
     }
 
-    /// Usage of the volume at `path`.
+    /// Usage of volume `id` published (or staged) at `path`; NOT_FOUND where
+    /// the volume is not mounted.
     pub fn stats(&self, id: &str, path: &Path) -> Result<Usage> {
-        let rec = self.record(id)?;
-        let meta = std::fs::metadata(path).map_err(|_| {
-            Error::NotFound(format!("volume path {} does not exist", path.display()))
-        })?;
-        let mounted = mountinfo::at(path);
-        let abnormal = match (&mounted, devno(&rec.device)) {
-            (None, _) => Some(format!("volume {id} is not mounted at {}", path.display())),
-            (Some(m), Ok(d)) if m.dev != d => Some(format!(
-                "{} is mounted from {}, not the volume",
-                path.display(),
-                m.source
-            )),
-            _ => None,
+        let (rec, _guard) = self.hold(id)?;
+        let not_here = || {
+            Error::NotFound(format!(
+                "volume {} is not published at {}",
+                rec.id,
+                path.display()
+            ))
         };
-        if !meta.is_dir() {
+        let m = mountinfo::at(path).ok_or_else(not_here)?;
+        if let Some(why) = self.driver.condition(&rec.id) {
+            return Ok(Usage {
+                bytes: (rec.size, 0, 0),
+                inodes: None,
+                abnormal: Some(why),
+            });
+        }
+        if !shows(&m, &rec) {
+            return Err(not_here());
+        }
+        if m.fstype == "devtmpfs" {
             let size = std::fs::File::open(&rec.device)
                 .ok()
                 .and_then(|f| crate::manager::erase::block_size(&f).ok())
@@ -313,19 +438,25 @@ impl NodeOps {
             return Ok(Usage {
                 bytes: (size, 0, size),
                 inodes: None,
-                abnormal,
+                abnormal: None,
             });
         }
-        let v = statvfs(path)?;
-        Ok(Usage { abnormal, ..v })
+        statvfs(path)
     }
 
     /// Grows the filesystem of the volume mounted at `path` to its device; returns its size.
     pub fn expand(&self, id: &str, path: &Path) -> Result<u64> {
-        let rec = self.record(id)?;
-        let m = mountinfo::at(path).ok_or_else(|| {
-            Error::NotFound(format!("volume {id} is not mounted at {}", path.display()))
-        })?;
+        let (rec, _guard) = self.hold(id)?;
+        let rec = self.driver.present_volume(rec.id.as_str())?;
+        let m = mountinfo::at(path)
+            .filter(|m| shows(m, &rec))
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "volume {} is not mounted at {}",
+                    rec.id,
+                    path.display()
+                ))
+            })?;
         match m.fstype.as_str() {
             "ext4" => drop(run("resize2fs", &["--", &rec.device])?),
             "xfs" => drop(run("xfs_growfs", &["--", s(path)?])?),
@@ -337,21 +468,6 @@ impl NodeOps {
             }
         }
         Ok(statvfs(path)?.bytes.0)
-    }
-}
-
-/// Unmounts every mount stacked at `p` and removes it (file or empty directory).
-fn unmount_and_remove(p: &Path) -> Result<()> {
-    while mountinfo::at(p).is_some() {
-        run("umount", &["--", s(p)?])?;
-    }
-    match std::fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir(p)
-            .map_err(|e| Error::Internal(format!("rmdir {}: {e}", p.display()))),
-        Ok(_) => {
-            std::fs::remove_file(p).map_err(|e| Error::Internal(format!("rm {}: {e}", p.display())))
-        }
-        Err(_) => Ok(()),
     }
 }
 
@@ -408,17 +524,57 @@ fn statvfs(path: &Path) -> Result<Usage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manager::NamespaceManager;
+    use crate::state::StateStore;
+
+    fn ops(dir: &Path) -> NodeOps {
+        let m = NamespaceManager::sim(&[1 << 30], dir.join("sim-regions.json")).unwrap();
+        let (d, _) = Driver::start(
+            "t".into(),
+            "n".into(),
+            Arc::new(m),
+            StateStore::open(dir).unwrap(),
+        )
+        .unwrap();
+        NodeOps::new(Arc::new(d), NodePaths::new(dir, dir)).unwrap()
+    }
 
     #[test]
-    fn paths_must_be_absolute_without_dotdot() {
-        assert!(check_path("target path", "/var/lib/kubelet/x").is_ok());
-        for bad in ["", "relative/x", "/var/../etc", "/a/b/.."] {
-            assert_eq!(
-                check_path("target path", bad).unwrap_err().code(),
-                tonic::Code::InvalidArgument,
-                "{bad}"
-            );
-        }
+    fn failed_ephemeral_publish_deletes_only_what_it_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = ops(dir.path());
+        let target = dir.path().join("pod/target");
+        let ctx = HashMap::from([("size".to_string(), "64Mi".to_string())]);
+        let mount = Access::Mount {
+            fs: "ext4".into(),
+            flags: vec![],
+        };
+        // A sim volume has no block device: staging fails after the create.
+        let existing = VolumeName::parse("csi-existing").unwrap();
+        let range = SizeRange {
+            required: 64 << 20,
+            limit: 0,
+        };
+        let (rec, created) = o
+            .driver
+            .create_locked(&existing, range, Params::default(), true)
+            .unwrap();
+        assert!(created);
+        assert!(o
+            .publish_ephemeral("csi-existing", &ctx, &target, &mount, false)
+            .is_err());
+        assert!(
+            o.driver.volume(rec.id.as_str()).is_ok(),
+            "a failed retry keeps the volume it did not create"
+        );
+        assert!(o
+            .publish_ephemeral("csi-new", &ctx, &target, &mount, false)
+            .is_err());
+        let new = VolumeId::for_name(&VolumeName::parse("csi-new").unwrap());
+        assert!(
+            o.driver.volume(new.as_str()).is_err(),
+            "a failed first publish removes the volume it created"
+        );
     }
 
     #[test]

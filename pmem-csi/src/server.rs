@@ -8,7 +8,7 @@ use crate::identity::IdentityService;
 use crate::manager::{DeviceManager, LvmManager, NamespaceManager};
 use crate::metrics::Metrics;
 use crate::node::NodeService;
-use crate::nodeops::NodeOps;
+use crate::nodeops::{NodeOps, NodePaths};
 use crate::proto::{
     controller_server::ControllerServer, identity_server::IdentityServer, node_server::NodeServer,
 };
@@ -46,6 +46,7 @@ pub async fn run(c: Config) -> Result<()> {
             m,
             StateStore::open(&cfg.state_dir)?,
         )
+        .map(|(d, notes)| (d.with_orphan_grace(cfg.orphan_grace), notes))
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
@@ -80,11 +81,15 @@ pub async fn run(c: Config) -> Result<()> {
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
         }
     };
+    tokio::spawn(maintain(
+        driver.clone(),
+        MAINTAIN_EVERY.min(c.orphan_grace.max(std::time::Duration::from_secs(1))),
+    ));
     serve(
         listener,
         driver,
         metrics,
-        c.state_dir.join("ephemeral"),
+        NodePaths::new(&c.state_dir, &c.kubelet_dir),
         shutdown,
     )
     .await?;
@@ -92,28 +97,42 @@ pub async fn run(c: Config) -> Result<()> {
     Ok(())
 }
 
+/// How often the driver looks at its devices (missing ones back, orphans past their grace).
+pub const MAINTAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs [`Driver::maintain`] every `every` (at most [`MAINTAIN_EVERY`], at
+/// least as often as the orphan grace period), logging what changed.
+async fn maintain(driver: Arc<Driver>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let d = driver.clone();
+        if let Ok(notes) = tokio::task::spawn_blocking(move || d.maintain()).await {
+            for n in notes {
+                tracing::warn!(maintain = %n, "devices checked");
+            }
+        }
+    }
+}
+
 /// Serves the CSI services of `driver` on `listener` until `shutdown`
-/// completes; ephemeral volumes are staged under `ephemeral_dir`.
+/// completes; the node service works within `node`'s paths.
 pub async fn serve(
     listener: UnixListener,
     driver: Arc<Driver>,
     metrics: Arc<Metrics>,
-    ephemeral_dir: std::path::PathBuf,
+    node: NodePaths,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
+    let ops = Arc::new(NodeOps::new(driver.clone(), node)?);
     tonic::transport::Server::builder()
         .add_service(IdentityServer::new(IdentityService(driver.clone())))
         .add_service(ControllerServer::new(ControllerService {
             driver: driver.clone(),
             metrics: metrics.clone(),
         }))
-        .add_service(NodeServer::new(NodeService {
-            ops: Arc::new(NodeOps {
-                driver,
-                ephemeral_dir,
-            }),
-            metrics,
-        }))
+        .add_service(NodeServer::new(NodeService { ops, metrics }))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await
         .map_err(|e| Error::Internal(format!("gRPC server: {e}")))

@@ -1,8 +1,12 @@
-//! The driver's record of its volumes: one JSON file per volume, written atomically.
+//! The driver's cache of its volume records: one JSON file per volume, written atomically.
 //!
+//! The devices carry the records (see [`crate::record`]); this directory is a
+//! cache that may vanish at any time and is rebuilt from the devices at start.
 //! Write: temp file, fsync, rename, fsync the directory. Each record carries a
-//! format version; unknown fields are ignored and a record one version newer
-//! is still read, so an upgrade or downgrade by one release loses nothing.
+//! format version: format 1 records (no phase) are read as acknowledged;
+//! fields this release does not know are kept and written back unchanged, and
+//! a record one version newer is still read, so an upgrade or downgrade by one
+//! release loses nothing.
 
 use crate::error::{Error, Result};
 use crate::volume::{Params, VolumeId};
@@ -12,7 +16,23 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The record format this driver writes.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
+
+/// Where a volume is in its creation: a device is made `pending` and becomes
+/// `acknowledged` (on the device itself) before CreateVolume answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Made, not yet confirmed to any client: removed after the orphan grace
+    /// period unless a retry by name claims it.
+    Pending,
+    /// Confirmed to a client: only DeleteVolume removes it.
+    #[default]
+    Acknowledged,
+    /// (Cache only.) DeleteVolume is removing the device: a record in this
+    /// phase whose device is gone was deleted, not lost.
+    Deleting,
+}
 
 /// What the driver keeps about one volume.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +53,12 @@ pub struct VolumeRecord {
     /// Whether it is a CSI ephemeral inline volume (deleted at unpublish).
     #[serde(default)]
     pub ephemeral: bool,
+    /// Pending or acknowledged (format 1 had no phase: acknowledged).
+    #[serde(default)]
+    pub phase: Phase,
+    /// Fields of a newer format, kept as read and written back unchanged.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 fn format_default() -> u32 {
@@ -145,7 +171,65 @@ mod tests {
             params: Params::default(),
             device: "/dev/pmem0.1".into(),
             ephemeral: false,
+            phase: Phase::Acknowledged,
+            extra: Default::default(),
         }
+    }
+
+    /// A record as format 1 wrote it (no phase).
+    const FORMAT_1: &str = r#"{
+  "format": 1,
+  "id": "pmem-0123456789abcdef0123456789abcdef",
+  "name": "pvc-old",
+  "size": 67108864,
+  "params": { "erase_after": true, "mode": "fsdax", "dax": true },
+  "device": "/dev/pmem0.1",
+  "ephemeral": false
+}"#;
+
+    #[test]
+    fn records_of_the_previous_format_are_read_as_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateStore::open(dir.path()).unwrap();
+        std::fs::write(
+            dir.path()
+                .join("volumes/pmem-0123456789abcdef0123456789abcdef.json"),
+            FORMAT_1,
+        )
+        .unwrap();
+        let all = s.load().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].name, "pvc-old");
+        assert_eq!(all[0].phase, Phase::Acknowledged);
+        assert_eq!(all[0].size, 64 << 20);
+    }
+
+    #[test]
+    fn downgrade_and_upgrade_lose_nothing() {
+        // Written by the next format: a field this release does not know.
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateStore::open(dir.path()).unwrap();
+        let r = rec("next");
+        let mut next = serde_json::to_value(&r).unwrap();
+        next["format"] = (FORMAT + 1).into();
+        next["placement"] = serde_json::json!({"numa": 1, "tier": "fast"});
+        let path = dir.path().join(format!("volumes/{}.json", r.id));
+        std::fs::write(&path, next.to_string()).unwrap();
+        // Read by this release, rewritten as an expansion does, read again.
+        let mut read = s.load().unwrap().remove(0);
+        read.size *= 2;
+        s.put(&read).unwrap();
+        let back: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(back["placement"], next["placement"], "unknown field kept");
+        assert_eq!(
+            back["format"], next["format"],
+            "format left as the newer release wrote it"
+        );
+        assert_eq!(back["size"], serde_json::json!(r.size * 2));
+        let mut expect = next.clone();
+        expect["size"] = (r.size * 2).into();
+        assert_eq!(back, expect, "nothing else changed");
     }
 
     #[test]

@@ -8,7 +8,10 @@ use pmem_csi::proto::identity_client::IdentityClient;
 use pmem_csi::proto::node_client::NodeClient;
 use pmem_csi::proto::volume_capability::{access_mode::Mode, AccessMode, AccessType, MountVolume};
 use pmem_csi::proto::*;
+use pmem_csi::record::DeviceRecord;
+use pmem_csi::state::Phase;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
 use tonic::transport::{Channel, Endpoint, Uri};
 
 /// Connects to the CSI socket at `path`.
@@ -81,4 +84,93 @@ pub fn create_req(name: &str, required: i64) -> CreateVolumeRequest {
 /// The driver binary cargo built for these tests.
 pub fn driver_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pmem-csi-driver"))
+}
+
+/// Starts the driver binary in sim mode (two 4 GiB regions) with its state
+/// and socket in `dir`, `env` set and `args` appended.
+pub fn spawn_sim_with(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Child {
+    let _ = std::fs::remove_file(dir.join("csi.sock"));
+    let mut cmd = Command::new(driver_bin());
+    cmd.args([
+        "--endpoint",
+        &format!("unix://{}", dir.join("csi.sock").display()),
+        "--node-id",
+        "node-a",
+        "--device-manager",
+        "sim",
+        "--sim-regions",
+        "2x4G",
+        "--state-dir",
+        dir.to_str().unwrap(),
+        "--kubelet-dir",
+        dir.to_str().unwrap(),
+    ])
+    .args(args)
+    .env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("driver starts")
+}
+
+/// [`spawn_sim_with`] without extra arguments.
+pub fn spawn_sim(dir: &Path, env: &[(&str, &str)]) -> Child {
+    spawn_sim_with(dir, env, &[])
+}
+
+/// Kills the driver and waits for it.
+pub fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The volume ids the simulator's saved namespaces belong to, each with
+/// whether it is acknowledged, in id order.
+pub fn sim_devices(dir: &Path) -> Vec<(String, bool)> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<(String, bool)>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                if let Some(serde_json::Value::String(n)) = o.get("name") {
+                    if let Some((id, rec)) = DeviceRecord::parse_namespace_name(n) {
+                        let acked = rec.map_or(true, |r| r.phase == Phase::Acknowledged);
+                        out.push((id.to_string(), acked));
+                    }
+                }
+                o.values().for_each(|x| walk(x, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let text =
+        std::fs::read_to_string(dir.join("sim-regions.json")).unwrap_or_else(|_| "null".into());
+    let mut out = Vec::new();
+    walk(&serde_json::from_str(&text).unwrap(), &mut out);
+    out.sort();
+    out
+}
+
+/// The acknowledged volume ids among [`sim_devices`].
+pub fn acknowledged_devices(dir: &Path) -> Vec<String> {
+    sim_devices(dir)
+        .into_iter()
+        .filter(|(_, a)| *a)
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// The volume ids ListVolumes reports, sorted.
+pub async fn listed(c: &mut Clients) -> Vec<String> {
+    let mut ids: Vec<String> = c
+        .controller
+        .list_volumes(ListVolumesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .entries
+        .into_iter()
+        .map(|e| e.volume.unwrap().volume_id)
+        .collect();
+    ids.sort();
+    ids
 }

@@ -51,6 +51,7 @@ impl Driver {
                 mode,
             ])
             .args(["--state-dir", &format!("{WORK}/state")])
+            .args(["--kubelet-dir", WORK])
             .env("RUST_LOG", "warn")
             .spawn()
             .expect("driver starts");

@@ -32,7 +32,7 @@ async fn start(dir: &std::path::Path) -> Clients {
         listener,
         Arc::new(driver),
         Arc::new(Metrics::new()),
-        dir.join("eph"),
+        pmem_csi::nodeops::NodePaths::new(dir, dir),
         std::future::pending(),
     ));
     clients(&sock).await
@@ -304,7 +304,7 @@ async fn delete_is_idempotent_and_unknown_ids_are_handled_per_method() {
     );
     let unpublish = NodeUnpublishVolumeRequest {
         volume_id: id,
-        target_path: "/tmp/x".into(),
+        target_path: dir.path().join("x").display().to_string(),
     };
     assert_eq!(
         code(c.node.node_unpublish_volume(unpublish).await),

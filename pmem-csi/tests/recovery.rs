@@ -5,73 +5,6 @@ mod common;
 
 use common::*;
 use pmem_csi::proto::*;
-use std::path::Path;
-use std::process::{Child, Command};
-
-fn spawn(dir: &Path, crash_at: Option<&str>) -> Child {
-    let _ = std::fs::remove_file(dir.join("csi.sock"));
-    let mut cmd = Command::new(driver_bin());
-    cmd.args([
-        "--endpoint",
-        &format!("unix://{}", dir.join("csi.sock").display()),
-        "--node-id",
-        "node-a",
-    ])
-    .args([
-        "--device-manager",
-        "sim",
-        "--sim-regions",
-        "2x4G",
-        "--state-dir",
-        dir.to_str().unwrap(),
-    ])
-    .env("RUST_LOG", "warn");
-    if let Some(p) = crash_at {
-        cmd.env("PMEM_CSI_CRASH_AT", p);
-    }
-    cmd.spawn().expect("driver starts")
-}
-
-/// Volume ids that own a namespace in the simulator's saved state.
-fn devices(dir: &Path) -> Vec<String> {
-    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
-        match v {
-            serde_json::Value::String(s) if s.len() == 37 && s.starts_with("pmem-") => {
-                out.push(s.clone())
-            }
-            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
-            serde_json::Value::Object(o) => o.values().for_each(|x| walk(x, out)),
-            _ => {}
-        }
-    }
-    let text =
-        std::fs::read_to_string(dir.join("sim-regions.json")).unwrap_or_else(|_| "null".into());
-    let mut out = Vec::new();
-    walk(&serde_json::from_str(&text).unwrap(), &mut out);
-    out.sort();
-    out.dedup();
-    out
-}
-
-async fn listed(c: &mut Clients) -> Vec<String> {
-    let mut ids: Vec<String> = c
-        .controller
-        .list_volumes(ListVolumesRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .entries
-        .into_iter()
-        .map(|e| e.volume.unwrap().volume_id)
-        .collect();
-    ids.sort();
-    ids
-}
-
-fn stop(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_every_step_of_create_and_delete_loses_and_leaks_nothing() {
@@ -79,6 +12,7 @@ async fn killed_at_every_step_of_create_and_delete_loses_and_leaks_nothing() {
         "create-before-device",
         "create-after-device",
         "create-after-record",
+        "create-after-ack",
         "delete-before-device",
         "delete-after-device",
         "delete-after-record",
@@ -88,7 +22,7 @@ async fn killed_at_every_step_of_create_and_delete_loses_and_leaks_nothing() {
         let is_delete = point.starts_with("delete");
 
         // An acknowledged volume, and for delete points the victim too, before any crash.
-        let child = spawn(dir.path(), None);
+        let child = spawn_sim(dir.path(), &[]);
         let mut c = clients(&sock).await;
         let kept = c
             .controller
@@ -115,7 +49,7 @@ async fn killed_at_every_step_of_create_and_delete_loses_and_leaks_nothing() {
         };
         stop(child);
 
-        let mut child = spawn(dir.path(), Some(point));
+        let mut child = spawn_sim(dir.path(), &[("PMEM_CSI_CRASH_AT", point)]);
         let mut c = clients(&sock).await;
         let r = match &victim {
             Some(id) => c
@@ -136,7 +70,7 @@ async fn killed_at_every_step_of_create_and_delete_loses_and_leaks_nothing() {
         let status = child.wait().unwrap();
         assert!(!status.success(), "{point}: the driver was killed");
 
-        let child = spawn(dir.path(), None);
+        let child = spawn_sim(dir.path(), &[]);
         let mut c = clients(&sock).await;
         let now = listed(&mut c).await;
         assert!(
@@ -144,9 +78,9 @@ async fn killed_at_every_step_of_create_and_delete_loses_and_leaks_nothing() {
             "{point}: an acknowledged volume was lost"
         );
         assert_eq!(
-            devices(dir.path()),
+            acknowledged_devices(dir.path()),
             now,
-            "{point}: devices and records disagree after restart"
+            "{point}: acknowledged devices and listed volumes disagree after restart"
         );
         // The client retries; it must succeed and end in the requested state.
         match &victim {
@@ -175,7 +109,16 @@ async fn killed_at_every_step_of_create_and_delete_loses_and_leaks_nothing() {
                 assert_eq!(listed(&mut c).await, want, "{point}");
             }
         }
-        assert_eq!(devices(dir.path()), listed(&mut c).await, "{point}");
+        assert_eq!(
+            sim_devices(dir.path()).len(),
+            listed(&mut c).await.len(),
+            "{point}: a device is left that no volume owns"
+        );
+        assert_eq!(
+            acknowledged_devices(dir.path()),
+            listed(&mut c).await,
+            "{point}"
+        );
         stop(child);
     }
 }
@@ -183,7 +126,7 @@ async fn killed_at_every_step_of_create_and_delete_loses_and_leaks_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_does_not_take_the_server_down() {
     let dir = tempfile::tempdir().unwrap();
-    let child = spawn(dir.path(), None);
+    let child = spawn_sim(dir.path(), &[]);
     let mut c = clients(&dir.path().join("csi.sock")).await;
     let huge = CreateVolumeRequest {
         name: "x".repeat(100_000),

@@ -2,8 +2,9 @@
 
 use super::{Capacity, Device, DeviceManager};
 use crate::error::{Error, Result};
+use crate::record::DeviceRecord;
 use crate::volume::{Params, VolumeId, VolumeMode};
-use pmem_lvm::{ErrorKind, SetupOptions, VolumeGroups, VolumeName};
+use pmem_lvm::{ErrorKind, SetupOptions, Volume, VolumeGroups, VolumeName};
 
 /// Volumes as LVs named after their volume id.
 pub struct LvmManager {
@@ -26,6 +27,15 @@ impl From<pmem_lvm::Error> for Error {
 
 fn name(id: &VolumeId) -> Result<VolumeName> {
     Ok(VolumeName::new(id.as_str())?)
+}
+
+fn device(id: VolumeId, v: Volume) -> Device {
+    Device {
+        id,
+        size: v.size,
+        path: v.device.display().to_string(),
+        record: DeviceRecord::from_tags(&v.tags),
+    }
 }
 
 fn check(params: &Params) -> Result<()> {
@@ -54,19 +64,62 @@ impl DeviceManager for LvmManager {
         "lvm"
     }
 
-    fn create(&self, id: &VolumeId, size: u64, params: &Params) -> Result<Device> {
+    fn create(
+        &self,
+        id: &VolumeId,
+        size: u64,
+        params: &Params,
+        record: &DeviceRecord,
+    ) -> Result<Device> {
         check(params)?;
-        let v = self.groups.create(&name(id)?, size)?;
-        Ok(Device {
-            id: id.clone(),
-            size: v.size,
-            path: v.device.display().to_string(),
-        })
+        let v = self
+            .groups
+            .create_tagged(&name(id)?, size, &record.tags())?;
+        Ok(device(id.clone(), v))
     }
 
-    fn delete(&self, id: &VolumeId, _erase: bool) -> Result<()> {
-        // pmem-lvm always erases a volume before its space can be reused.
-        match self.groups.delete(&name(id)?) {
+    fn can_update_record(&self) -> bool {
+        true
+    }
+
+    fn update_record(&self, id: &VolumeId, record: &DeviceRecord) -> Result<()> {
+        let name = name(id)?;
+        let old: Vec<String> = self
+            .groups
+            .lookup(&name)
+            .map(|v| v.tags)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| DeviceRecord::is_record_tag(t))
+            .collect();
+        let new = record.tags();
+        let remove: Vec<String> = old.iter().filter(|t| !new.contains(t)).cloned().collect();
+        let add: Vec<String> = new.iter().filter(|t| !old.contains(t)).cloned().collect();
+        if !remove.is_empty() || !add.is_empty() {
+            self.groups.retag(&name, &remove, &add)?;
+        }
+        Ok(())
+    }
+
+    fn min_size(&self, params: &Params) -> Result<u64> {
+        check(params)?;
+        Ok(self
+            .groups
+            .vgs()
+            .iter()
+            .map(|g| g.extent_size)
+            .min()
+            .unwrap_or(1))
+    }
+
+    fn delete(&self, id: &VolumeId, erase: bool) -> Result<()> {
+        let name = name(id)?;
+        let r = if erase {
+            self.groups.delete(&name)
+        } else {
+            self.groups.delete_unerased(&name)
+        };
+        match r {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             other => Ok(other?),
         }
@@ -85,14 +138,7 @@ impl DeviceManager for LvmManager {
             .groups
             .list()?
             .into_iter()
-            .filter_map(|v| {
-                let id = VolumeId::try_from(v.name.to_string()).ok()?;
-                Some(Device {
-                    id,
-                    size: v.size,
-                    path: v.device.display().to_string(),
-                })
-            })
+            .filter_map(|v| Some(device(VolumeId::try_from(v.name.to_string()).ok()?, v)))
             .collect())
     }
 

@@ -9,6 +9,7 @@ pub use lvm::LvmManager;
 pub use namespaces::NamespaceManager;
 
 use crate::error::Result;
+use crate::record::DeviceRecord;
 use crate::volume::{Params, VolumeId};
 
 /// A volume's device as its manager reports it.
@@ -20,6 +21,9 @@ pub struct Device {
     pub size: u64,
     /// The device node (`/dev/pmem0.1`, `/dev/dax0.1`, `/dev/<vg>/<lv>`).
     pub path: String,
+    /// The volume's record as the device carries it (`None` on a device
+    /// made before devices carried records).
+    pub record: Option<DeviceRecord>,
 }
 
 /// Capacity for one kind of volume.
@@ -40,15 +44,32 @@ pub struct Capacity {
 pub trait DeviceManager: Send + Sync {
     /// `lvm`, `direct` or `sim`.
     fn kind(&self) -> &'static str;
-    /// Creates the device of volume `id` with at least `size` usable bytes.
-    fn create(&self, id: &VolumeId, size: u64, params: &Params) -> Result<Device>;
-    /// Deletes the device of `id`, erasing its data first when asked; no error if it does not exist.
+    /// Creates the device of volume `id` with at least `size` usable bytes,
+    /// carrying `record` from the moment it exists; an existing device of
+    /// `id` is returned as it is.
+    fn create(
+        &self,
+        id: &VolumeId,
+        size: u64,
+        params: &Params,
+        record: &DeviceRecord,
+    ) -> Result<Device>;
+    /// Whether a device's record can change after creation. Where it cannot
+    /// (a live namespace's name), devices are made acknowledged at once.
+    fn can_update_record(&self) -> bool;
+    /// Replaces the record the device of `id` carries.
+    fn update_record(&self, id: &VolumeId, record: &DeviceRecord) -> Result<()>;
+    /// The smallest device this manager can make for `params`, usable bytes.
+    fn min_size(&self, params: &Params) -> Result<u64>;
+    /// Deletes the device of `id`, erasing its data first when asked; no
+    /// error if it does not exist. A device in use (open, mounted) is
+    /// refused with FAILED_PRECONDITION and left as it is.
     fn delete(&self, id: &VolumeId, erase: bool) -> Result<()>;
     /// Whether volumes can grow.
     fn can_expand(&self) -> bool;
     /// Grows the device of `id` to at least `size` bytes; returns the new size.
     fn expand(&self, id: &VolumeId, size: u64) -> Result<u64>;
-    /// Every device this manager created (found by its marks), with its size.
+    /// Every device this manager created (found by its marks), with its size and record.
     fn list(&self) -> Result<Vec<Device>>;
     /// Capacity for volumes with `params`.
     fn capacity(&self, params: &Params) -> Result<Capacity>;

@@ -2,6 +2,7 @@
 
 use super::{erase, Capacity, Device, DeviceManager};
 use crate::error::{Error, Result};
+use crate::record::DeviceRecord;
 use crate::state::write_atomic;
 use crate::volume::{Params, VolumeId, VolumeMode};
 use pmem_ndctl::alloc::{
@@ -12,15 +13,17 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 type PathOf<B> = Box<dyn Fn(&B, &NamespaceInfo) -> Result<String> + Send + Sync>;
-type Save<B> = Box<dyn Fn(&B) -> Result<()> + Send + Sync>;
+type Save<B> = Box<dyn Fn(&mut B) -> Result<()> + Send + Sync>;
 
-/// Volumes as namespaces named after their volume id; namespaces with other
-/// names are never touched.
+/// Volumes as namespaces named after their volume id and record (see
+/// [`crate::record`]); namespaces with other names are never touched.
 pub struct NamespaceManager<B> {
     kind: &'static str,
     alloc: Mutex<Allocator<B>>,
     path_of: PathOf<B>,
-    /// Persists the backend after each change (the simulator's saved state).
+    /// Persists the backend after each change (the simulator's saved state);
+    /// when that fails the backend is put back as last saved, so what is in
+    /// memory is what a restart would find.
     save: Option<Save<B>>,
     /// Whether erasing writes to real devices.
     real_devices: bool,
@@ -42,12 +45,24 @@ impl NamespaceManager<Simulator> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Simulator::from_sizes(sizes)?,
             Err(e) => return Err(Error::Internal(format!("{}: {e}", state_file.display()))),
         };
+        let saved = Mutex::new(sim.to_json());
         Ok(NamespaceManager {
             kind: "sim",
             alloc: Mutex::new(Allocator::new(sim, Box::new(BestFit))),
             path_of: Box::new(|_, ns| Ok(format!("/dev/sim/{}", ns.dev))),
-            save: Some(Box::new(move |sim: &Simulator| {
-                write_atomic(&state_file, sim.to_json().as_bytes())
+            save: Some(Box::new(move |sim: &mut Simulator| {
+                let mut last = saved.lock().unwrap_or_else(PoisonError::into_inner);
+                let now = sim.to_json();
+                match write_atomic(&state_file, now.as_bytes()) {
+                    Ok(()) => {
+                        *last = now;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        *sim = Simulator::from_json(&last)?;
+                        Err(e)
+                    }
+                }
             })),
             real_devices: false,
         })
@@ -79,17 +94,37 @@ impl<B: Backend + Send> NamespaceManager<B> {
         self.alloc.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn device(&self, a: &Allocator<B>, id: &VolumeId, ns: &NamespaceInfo) -> Result<Device> {
-        Ok(Device {
-            id: id.clone(),
+    fn device(&self, a: &Allocator<B>, ns: &NamespaceInfo) -> Result<Option<Device>> {
+        let Some((id, record)) = DeviceRecord::parse_namespace_name(&ns.name) else {
+            return Ok(None);
+        };
+        Ok(Some(Device {
+            id,
             size: ns.usable,
             path: (self.path_of)(a.backend(), ns)?,
-        })
+            record,
+        }))
     }
 
-    fn persist(&self, a: &Allocator<B>) -> Result<()> {
-        self.save.as_ref().map_or(Ok(()), |s| s(a.backend()))
+    /// The namespace of volume `id`, if there is one.
+    fn find(&self, a: &Allocator<B>, id: &VolumeId) -> Result<Option<NamespaceInfo>> {
+        for region in a.backend().regions()? {
+            for ns in region.namespaces {
+                if DeviceRecord::parse_namespace_name(&ns.name).is_some_and(|(i, _)| i == *id) {
+                    return Ok(Some(ns));
+                }
+            }
+        }
+        Ok(None)
     }
+
+    fn persist(&self, a: &mut Allocator<B>) -> Result<()> {
+        self.save.as_ref().map_or(Ok(()), |s| s(a.backend_mut()))
+    }
+}
+
+fn device_of(d: Option<Device>, ns: &NamespaceInfo) -> Result<Device> {
+    d.ok_or_else(|| Error::Internal(format!("namespace {} lost its volume name", ns.dev)))
 }
 
 impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
@@ -97,10 +132,16 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
         self.kind
     }
 
-    fn create(&self, id: &VolumeId, size: u64, params: &Params) -> Result<Device> {
+    fn create(
+        &self,
+        id: &VolumeId,
+        size: u64,
+        params: &Params,
+        record: &DeviceRecord,
+    ) -> Result<Device> {
         let mut a = self.lock();
-        if let Some((_, ns)) = a.find(id.as_str())? {
-            return self.device(&a, id, &ns);
+        if let Some(ns) = self.find(&a, id)? {
+            return device_of(self.device(&a, &ns)?, &ns);
         }
         let layout = layout(params);
         let models = a.models()?;
@@ -111,18 +152,20 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
         let mut raw = layout
             .raw_for_usable(first.geometry(), 0, size)
             .unwrap_or(size);
+        let name = record.namespace_name(id);
         // The usable size depends on where the namespace lands; grow until it suffices.
         for _ in 0..8 {
             let ns = a.create(&CreateRequest {
-                name: id.to_string(),
+                name: name.clone(),
                 size: raw,
                 layout,
             })?;
             if ns.usable >= size {
-                self.persist(&a)?;
-                return self.device(&a, id, &ns);
+                // Not saved: the namespace is gone again (the simulator is as last saved).
+                self.persist(&mut a)?;
+                return device_of(self.device(&a, &ns)?, &ns);
             }
-            a.destroy(id.as_str())?;
+            a.destroy(&name)?;
             raw += step;
         }
         Err(Error::Internal(format!(
@@ -130,9 +173,39 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
         )))
     }
 
+    fn can_update_record(&self) -> bool {
+        !self.real_devices
+    }
+
+    fn update_record(&self, id: &VolumeId, record: &DeviceRecord) -> Result<()> {
+        let mut a = self.lock();
+        let ns = self
+            .find(&a, id)?
+            .ok_or_else(|| Error::NotFound(format!("volume {id} has no device")))?;
+        let name = record.namespace_name(id);
+        if ns.name == name {
+            return Ok(());
+        }
+        a.rename(&ns.name, &name)?;
+        self.persist(&mut a)
+    }
+
+    fn min_size(&self, params: &Params) -> Result<u64> {
+        let a = self.lock();
+        let layout = layout(params);
+        Ok(a.models()?
+            .iter()
+            .filter_map(|m| {
+                let geo = m.geometry();
+                layout.usable(geo, 0, layout.min_size(geo))
+            })
+            .min()
+            .unwrap_or(0))
+    }
+
     fn delete(&self, id: &VolumeId, erase: bool) -> Result<()> {
         let mut a = self.lock();
-        let Some((_, ns)) = a.find(id.as_str())? else {
+        let Some(ns) = self.find(&a, id)? else {
             return Ok(());
         };
         if erase && self.real_devices {
@@ -142,8 +215,8 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
                 _ => erase::block_device(&path)?,
             }
         }
-        a.destroy(id.as_str())?;
-        self.persist(&a)
+        a.destroy(&ns.name)?;
+        self.persist(&mut a)
     }
 
     fn can_expand(&self) -> bool {
@@ -152,8 +225,8 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
 
     fn expand(&self, id: &VolumeId, size: u64) -> Result<u64> {
         let a = self.lock();
-        match a.find(id.as_str())? {
-            Some((_, ns)) if ns.usable >= size => Ok(ns.usable),
+        match self.find(&a, id)? {
+            Some(ns) if ns.usable >= size => Ok(ns.usable),
             Some(_) => Err(Error::OutOfRange(format!(
                 "{id}: {} volumes are one namespace each and cannot grow",
                 self.kind
@@ -167,9 +240,7 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
         let mut out = Vec::new();
         for region in a.backend().regions()? {
             for ns in &region.namespaces {
-                if let Ok(id) = VolumeId::try_from(ns.name.clone()) {
-                    out.push(self.device(&a, &id, ns)?);
-                }
+                out.extend(self.device(&a, ns)?);
             }
         }
         Ok(out)
