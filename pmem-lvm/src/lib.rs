@@ -26,7 +26,8 @@
 //! - [`volume`]: create, delete, grow, capacity;
 //! - [`erase`]: zeroing a volume before its space is reused;
 //! - [`names`]: validated VG, LV and volume names and the mapping between them;
-//! - [`runner`]: the one place a process runs (`lvm`), and the classification of its errors;
+//! - [`runner`]: the `lvm` commands and the classification of their errors;
+//! - [`process`]: the workspace's one way to run a program (time limit, process group killed when late);
 //! - [`report`]: typed rows of LVM's JSON reports;
 //! - [`error`]: the crate's error type and its kinds.
 
@@ -34,6 +35,7 @@ pub mod erase;
 pub mod error;
 pub mod groups;
 pub mod names;
+pub mod process;
 pub mod report;
 pub mod runner;
 pub mod setup;
