@@ -1,6 +1,6 @@
 //! One namespace per volume, placed by the allocator: the `direct` manager (libndctl) and `sim` (the simulator).
 
-use super::{erase, Capacity, Device, DeviceManager};
+use super::{Capacity, Device, DeviceManager};
 use crate::error::{Error, Result};
 use crate::state::write_atomic;
 use crate::volume::{Params, VolumeId, VolumeMode};
@@ -137,10 +137,7 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
         };
         if erase && self.real_devices {
             let path = (self.path_of)(a.backend(), &ns)?;
-            match ns.layout.mode {
-                Mode::Devdax => erase::dax_device(&path, ns.usable)?,
-                _ => erase::block_device(&path)?,
-            }
+            pmem_ndctl::erase::zero_device(std::path::Path::new(&path), &mut |_, _| {})?;
         }
         a.destroy(id.as_str())?;
         self.persist(&a)
