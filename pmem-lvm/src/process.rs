@@ -266,12 +266,7 @@ fn watch(child: &mut Child, pid: Pid) -> Receiver<Event> {
     std::thread::spawn(move || {
         // WNOWAIT: see the exit but leave the zombie, which keeps the group id reserved.
         let opts = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
-        loop {
-            match rustix::process::waitid(WaitId::Pid(pid), opts) {
-                Err(rustix::io::Errno::INTR) => continue,
-                _ => break,
-            }
-        }
+        while let Err(rustix::io::Errno::INTR) = rustix::process::waitid(WaitId::Pid(pid), opts) {}
         let _ = tx.send(Event::Exited);
     });
     rx
