@@ -379,3 +379,95 @@ fn vm_busy_namespaces_are_refused_and_intact() {
     ctx.destroy_namespace(&dax.dev, true)
         .expect("destroy once closed");
 }
+
+/// The first `len` bytes at `offset` of device-dax `dev`, read through a mapping.
+fn dax_bytes(dev: &str, offset: u64, len: u64) -> Vec<u8> {
+    let d = pmem::dax::DevDax::open(dev).expect("devdax");
+    let start = offset / d.align() * d.align();
+    let span = (offset + len - start).div_ceil(d.align()) * d.align();
+    // SAFETY: the namespace belongs to this test; nothing else writes it while mapped.
+    let m = unsafe { d.map(start, Some(span)) }.expect("map");
+    let from = (offset - start) as usize;
+    m.as_slice()[from..from + len as usize].to_vec()
+}
+
+#[test]
+#[ignore = "tier 3: runs inside the emulated-PMEM VM; run scripts/test"]
+fn vm_erase_refuses_busy_devices_and_zeroes_free_ones() {
+    use pmem::ndctl::erase::{zero_device, zero_range};
+    use std::io::{Read, Seek, SeekFrom, Write};
+    use std::path::Path;
+    reset(true);
+    let mut ctx = Context::new().expect("context");
+
+    // fsdax: a mounted device is refused and its data kept; unmounted it is zeroed whole.
+    let fs = ctx
+        .create_namespace(&NamespaceSpec::new("region0", Mode::Fsdax, Size(256 * MIB)))
+        .expect("fsdax");
+    let blk = format!("/dev/{}", fs.blockdev.clone().expect("blockdev"));
+    let mnt = "/run/pmem-ndctl-erase";
+    std::fs::create_dir_all(mnt).expect("mkdir");
+    ok(run("mkfs.ext4", &["-q", "-F", "-b", "4096", &blk]), "mkfs");
+    ok(run("mount", &["-o", "dax", &blk, mnt]), "mount -o dax");
+    std::fs::write(format!("{mnt}/keep"), b"still here").expect("write");
+    let e = zero_device(Path::new(&blk), &mut |_, _| {}).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Busy, "{e}");
+    assert!(e.to_string().contains(&blk), "{e}");
+    assert_eq!(std::fs::read(format!("{mnt}/keep")).unwrap(), b"still here");
+    ok(run("umount", &[mnt]), "umount");
+    let mut f = std::fs::OpenOptions::new().write(true).open(&blk).unwrap();
+    f.seek(SeekFrom::End(-4096)).unwrap();
+    f.write_all(&[0xAB; 4096]).unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    let mut last = (0, 0);
+    let n = zero_device(Path::new(&blk), &mut |d, t| last = (d, t)).expect("zero fsdax");
+    assert_eq!(last, (n, n));
+    let mut all = Vec::new();
+    std::fs::File::open(&blk)
+        .unwrap()
+        .read_to_end(&mut all)
+        .unwrap();
+    assert_eq!(all.len() as u64, n);
+    assert!(
+        all.iter().all(|&b| b == 0),
+        "a byte of the fsdax device survived"
+    );
+    ctx.destroy_namespace(&fs.dev, true).expect("destroy fsdax");
+
+    // devdax: refused while a process holds it; a range and then all of it zeroed.
+    let dax = ctx
+        .create_namespace(&NamespaceSpec::new(
+            "region0",
+            Mode::Devdax,
+            Size(256 * MIB),
+        ))
+        .expect("devdax");
+    let chardev = format!("/dev/{}", dax.chardev.clone().expect("chardev"));
+    {
+        let d = pmem::dax::DevDax::open(&chardev).expect("devdax");
+        // SAFETY: as in dax_bytes.
+        let mut m = unsafe { d.map(0, Some(d.align())) }.expect("map");
+        m.fill_persist(0, 16384, 0xAB).expect("pattern");
+    }
+    let mut holder = Command::new("sh")
+        .args(["-c", &format!("exec 3<{chardev}; exec sleep 30")])
+        .spawn()
+        .expect("holder");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let e = zero_device(Path::new(&chardev), &mut |_, _| {}).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Busy, "{e}");
+    holder.kill().expect("kill holder");
+    holder.wait().expect("reap holder");
+    assert!(dax_bytes(&chardev, 0, 16384).iter().all(|&b| b == 0xAB));
+    zero_range(Path::new(&chardev), 4096, 8192, &mut |_, _| {}).expect("zero a range");
+    let b = dax_bytes(&chardev, 0, 16384);
+    assert!(b[..4096].iter().all(|&x| x == 0xAB), "before the range");
+    assert!(b[4096..12288].iter().all(|&x| x == 0), "the range");
+    assert!(b[12288..].iter().all(|&x| x == 0xAB), "after the range");
+    let n = zero_device(Path::new(&chardev), &mut |_, _| {}).expect("zero devdax");
+    assert!(dax_bytes(&chardev, 0, 16384).iter().all(|&x| x == 0));
+    assert!(dax_bytes(&chardev, n - 4096, 4096).iter().all(|&x| x == 0));
+    ctx.destroy_namespace(&dax.dev, true)
+        .expect("destroy devdax");
+}

@@ -1,13 +1,15 @@
-//! The one place the driver runs a program (mkfs, mount, blkid, resize): argument vectors, no shell,
-//! `LC_ALL=C`, a timeout, and failures classified.
+//! The driver's programs (mkfs, mount, blkid, resize) run through the workspace's one runner
+//! ([`pmem_lvm::process`]), with a time limit, and their failures classified into gRPC codes.
 
 use crate::error::{Error, Result};
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use pmem_lvm::process::{Command, RunError};
+use std::time::Duration;
 
-/// How long a command may take.
+/// How long a command may take unless its caller says otherwise.
 pub const TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long making a filesystem may take: it writes metadata across the whole device.
+pub const MKFS_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// What a finished command printed.
 #[derive(Debug)]
@@ -20,54 +22,38 @@ pub struct Output {
     pub stderr: String,
 }
 
-/// Runs `program args...`; a non-zero exit is returned in [`Output::code`], not as an error.
+/// Runs `program args...` with the default [`TIMEOUT`]; a non-zero exit is returned in
+/// [`Output::code`], not as an error.
 pub fn run_status(program: &str, args: &[&str]) -> Result<Output> {
-    let mut child = Command::new(program)
+    run_status_within(TIMEOUT, program, args)
+}
+
+/// [`run_status`] with its own time limit; past it the command's process group is killed.
+pub fn run_status_within(timeout: Duration, program: &str, args: &[&str]) -> Result<Output> {
+    let f = Command::new(program)
         .args(args)
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::Internal(format!("cannot run {program}: {e}")))?;
-    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(o) = out.as_mut() {
-            let _ = o.read_to_string(&mut s);
-        }
-        s
-    });
-    let mut stderr = String::new();
-    if let Some(e) = err.as_mut() {
-        let _ = e.read_to_string(&mut stderr);
-    }
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if start.elapsed() > TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(Error::Internal(format!(
-                    "{program} {} timed out",
-                    args.join(" ")
-                )));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(Error::Internal(format!("{program}: {e}"))),
-        }
-    };
+        .timeout(timeout)
+        .run()
+        .map_err(|e| match e {
+            RunError::Timeout { .. } => Error::Internal(format!("deadline exceeded: {e}")),
+            e => Error::Internal(e.to_string()),
+        })?;
     Ok(Output {
-        code: status.code().unwrap_or(-1),
-        stdout: reader.join().unwrap_or_default(),
-        stderr,
+        code: f.code.unwrap_or(-1),
+        stdout: f.stdout,
+        stderr: f.stderr,
     })
 }
 
-/// Runs `program args...` and fails unless it exits 0; the error carries stderr.
+/// Runs `program args...` with the default [`TIMEOUT`] and fails unless it exits 0; the
+/// error carries stderr.
 pub fn run(program: &str, args: &[&str]) -> Result<Output> {
-    let o = run_status(program, args)?;
+    run_within(TIMEOUT, program, args)
+}
+
+/// [`run`] with its own time limit.
+pub fn run_within(timeout: Duration, program: &str, args: &[&str]) -> Result<Output> {
+    let o = run_status_within(timeout, program, args)?;
     if o.code == 0 {
         return Ok(o);
     }
@@ -92,6 +78,7 @@ pub fn run(program: &str, args: &[&str]) -> Result<Output> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn status_output_and_classification() {
@@ -110,5 +97,19 @@ mod tests {
                 == tonic::Code::FailedPrecondition
         );
         assert!(run("/no/such/program", &[]).is_err());
+    }
+
+    #[test]
+    fn hung_command_is_killed_at_timeout() {
+        // The background sleep holds stderr open: reading it to the end first would never return.
+        let t = Instant::now();
+        let e =
+            run_within(Duration::from_secs(1), "sh", &["-c", "sleep 60 & sleep 60"]).unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        assert_eq!(e.code(), tonic::Code::Internal);
+        assert_eq!(
+            e.to_string(),
+            "deadline exceeded: `sh -c sleep 60 & sleep 60` did not finish within 1s and was killed"
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! kubelet directory, and removes only mount points and files it made for
 //! that volume ([`crate::paths::Made`]).
 
-use crate::cmd::{run, run_status};
+use crate::cmd::{run, run_status, run_within, MKFS_TIMEOUT};
 use crate::driver::{Driver, SizeRange};
 use crate::error::{Error, Result};
 use crate::locks::Guard;
@@ -250,8 +250,16 @@ impl NodeOps {
         }
         match fs_on(dev)? {
             None => match fs.as_str() {
-                "xfs" => drop(run("mkfs.xfs", &["-q", "-m", "reflink=0", "--", dev])?),
-                _ => drop(run("mkfs.ext4", &["-q", "-F", "-b", "4096", "--", dev])?),
+                "xfs" => drop(run_within(
+                    MKFS_TIMEOUT,
+                    "mkfs.xfs",
+                    &["-q", "-m", "reflink=0", "--", dev],
+                )?),
+                _ => drop(run_within(
+                    MKFS_TIMEOUT,
+                    "mkfs.ext4",
+                    &["-q", "-F", "-b", "4096", "--", dev],
+                )?),
             },
             Some(found) if found == *fs => {}
             Some(found) => {
@@ -431,10 +439,7 @@ impl NodeOps {
             return Err(not_here());
         }
         if m.fstype == "devtmpfs" {
-            let size = std::fs::File::open(&rec.device)
-                .ok()
-                .and_then(|f| crate::manager::erase::block_size(&f).ok())
-                .unwrap_or(rec.size);
+            let size = pmem_ndctl::erase::device_size(Path::new(&rec.device)).unwrap_or(rec.size);
             return Ok(Usage {
                 bytes: (size, 0, size),
                 inodes: None,

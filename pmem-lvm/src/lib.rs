@@ -24,16 +24,16 @@
 //! - [`setup`]: namespaces per hole, PVs, VGs; teardown;
 //! - [`groups`]: [`VolumeGroups`], the state read from LVM, the locks;
 //! - [`volume`]: create, delete, grow, capacity;
-//! - [`erase`]: zeroing a volume before its space is reused;
 //! - [`names`]: validated VG, LV and volume names and the mapping between them;
-//! - [`runner`]: the one place a process runs (`lvm`), and the classification of its errors;
+//! - [`runner`]: the `lvm` commands and the classification of their errors;
+//! - [`process`]: the workspace's one way to run a program (time limit, process group killed when late);
 //! - [`report`]: typed rows of LVM's JSON reports;
 //! - [`error`]: the crate's error type and its kinds.
 
-pub mod erase;
 pub mod error;
 pub mod groups;
 pub mod names;
+pub mod process;
 pub mod report;
 pub mod runner;
 pub mod setup;

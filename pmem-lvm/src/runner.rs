@@ -1,4 +1,4 @@
-//! The one place that runs a process: every LVM command, with a time limit.
+//! Every LVM command, run through [`crate::process`] with a time limit, and its errors classified.
 //!
 //! Every command is an argument vector (`lvm SUB --config ... OPTIONS --
 //! OPERANDS`), never a shell line; user values only appear as operands after
@@ -8,12 +8,10 @@
 //! failure's stderr is classified into the crate's [`Error`].
 
 use crate::error::{Error, Result};
+use crate::process::{Command, RunError};
 use crate::report::{self, Row};
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// LVM configuration for every command: no udev (containers, the test VM),
 /// no devices file (see every device; ownership is checked by tags).
@@ -144,68 +142,43 @@ impl Runner {
         })
     }
 
-    /// The only place a process is started.
+    /// Runs `lvm` through the workspace's one process runner.
     fn spawn(&self, object: &str, name: &str, program: &Path, argv: &[String]) -> Result<Output> {
-        let mut child = Command::new(program)
+        let finished = Command::new(program)
             .args(argv)
-            .env("LC_ALL", "C")
             .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(Error::io(object, format!("start `{name}`")))?;
-        // Readers finish when the pipes close, that is when the command exits.
-        let (tx, rx) = mpsc::channel();
-        let pipes: [Option<Box<dyn Read + Send>>; 2] = [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ];
-        for (i, pipe) in pipes.into_iter().enumerate() {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                if let Some(mut p) = pipe {
-                    let _ = p.read_to_end(&mut buf);
-                }
-                let _ = tx.send((i, buf));
+            .timeout(self.timeout)
+            .name(name)
+            .run()
+            .map_err(|e| match e {
+                RunError::Timeout { command, after } => Error::Timeout {
+                    object: object.to_string(),
+                    command,
+                    after,
+                },
+                RunError::Start { source, .. } => Error::Io {
+                    object: object.to_string(),
+                    op: format!("start `{name}`"),
+                    source,
+                },
+                RunError::Wait { source, .. } => Error::Io {
+                    object: object.to_string(),
+                    op: format!("wait for `{name}`"),
+                    source,
+                },
+            })?;
+        if finished.success() {
+            return Ok(Output {
+                stdout: finished.stdout,
+                stderr: finished.stderr,
             });
         }
-        let deadline = Instant::now() + self.timeout;
-        let mut outs = [Vec::new(), Vec::new()];
-        for _ in 0..2 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok((i, buf)) => outs[i] = buf,
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(Error::Timeout {
-                        object: object.to_string(),
-                        command: name.to_string(),
-                        after: self.timeout,
-                    });
-                }
-            }
-        }
-        let status = child
-            .wait()
-            .map_err(Error::io(object, format!("wait for `{name}`")))?;
-        let [stdout, stderr] = outs.map(|b| String::from_utf8_lossy(&b).into_owned());
-        if status.success() {
-            return Ok(Output { stdout, stderr });
-        }
-        let status = match status.code() {
-            Some(c) => format!("exit status {c}"),
-            None => "killed by a signal".to_string(),
-        };
-        Err(classify(object, name, &status, &stderr))
+        Err(classify(
+            object,
+            name,
+            &finished.status_text(),
+            &finished.stderr,
+        ))
     }
 }
 

@@ -19,11 +19,12 @@ use crate::runner::{LvmCommand, Runner};
 use pmem_ndctl::{Context, Mode, NamespaceSpec, RegionType, Size};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 /// Holes smaller than this (or the region alignment) are not worth a PV.
 const MIN_HOLE: u64 = 16 << 20;
 /// Bytes zeroed at the start of a new namespace, where LVM keeps its label and metadata.
-const LABEL_AREA: usize = 1 << 20;
+const LABEL_AREA: u64 = 1 << 20;
 /// At most this many namespaces per region and setup run.
 const MAX_NAMESPACES_PER_RUN: usize = 64;
 
@@ -123,14 +124,9 @@ fn plans(ctx: &Context, join: bool) -> Result<Vec<RegionPlan>> {
 /// Zeroes the start of a namespace this crate just made: old bytes there
 /// (an earlier PV label) must not make LVM see a stale VG.
 fn wipe_label_area(device: &str) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(device)
-        .map_err(Error::io(device, "open to clear the LVM label area"))?;
-    f.write_all(&vec![0u8; LABEL_AREA])
-        .and_then(|()| f.sync_all())
-        .map_err(Error::io(device, "clear the LVM label area"))
+    pmem_ndctl::erase::zero_range(Path::new(device), 0, LABEL_AREA, &mut |_, _| {})
+        .map(drop)
+        .map_err(Error::ndctl(device))
 }
 
 impl VolumeGroups {

@@ -153,9 +153,9 @@ impl VolumeGroups {
         let vg_lock = self.vg_lock(&v.vg);
         let _vg_held = lock(&vg_lock);
         if erase {
-            match crate::erase::zero_out(&object, &v.device) {
-                Err(e) if e.kind() == ErrorKind::NotFound => {} // LV already gone or inactive.
-                r => r?,
+            match pmem_ndctl::erase::zero_device(&v.device, &mut |_, _| {}) {
+                Err(e) if e.kind() == pmem_ndctl::ErrorKind::NotFound => {} // LV already gone or inactive.
+                r => drop(r.map_err(Error::ndctl(&object))?),
             }
         }
         let cmd = LvmCommand::new("lvremove")

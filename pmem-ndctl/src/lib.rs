@@ -28,6 +28,7 @@
 //! - [`bus`], [`dimm`], [`region`], [`namespace`], [`personality`]: one per libndctl object kind;
 //! - [`ctx`]: the library context and the operations that change the configuration;
 //! - [`validate`]: the rules a namespace request must meet, as a pure function;
+//! - [`erase`]: zeroing a device or a range of it (block devices exclusively, device-dax through a mapping);
 //! - [`error`]: the crate's error type and its kinds;
 //! - [`size`]: byte sizes, parsed and printed like ndctl;
 //! - [`types`]: namespace modes, map locations, region types, states.
@@ -37,6 +38,7 @@ pub mod bus;
 mod busy;
 pub mod ctx;
 pub mod dimm;
+pub mod erase;
 pub mod error;
 mod iter;
 pub mod namespace;

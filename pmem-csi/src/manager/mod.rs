@@ -1,6 +1,5 @@
 //! Device managers: where volumes come from (LVM logical volumes, one namespace per volume, or the simulator).
 
-pub(crate) mod erase;
 mod lvm;
 
 mod namespaces;

@@ -1,6 +1,6 @@
 //! One namespace per volume, placed by the allocator: the `direct` manager (libndctl) and `sim` (the simulator).
 
-use super::{erase, Capacity, Device, DeviceManager};
+use super::{Capacity, Device, DeviceManager};
 use crate::error::{Error, Result};
 use crate::record::DeviceRecord;
 use crate::state::write_atomic;
@@ -210,10 +210,7 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
         };
         if erase && self.real_devices {
             let path = (self.path_of)(a.backend(), &ns)?;
-            match ns.layout.mode {
-                Mode::Devdax => erase::dax_device(&path, ns.usable)?,
-                _ => erase::block_device(&path)?,
-            }
+            pmem_ndctl::erase::zero_device(std::path::Path::new(&path), &mut |_, _| {})?;
         }
         a.destroy(&ns.name)?;
         self.persist(&mut a)
