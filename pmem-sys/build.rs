@@ -5,8 +5,8 @@ use std::process::exit;
 
 /// Stops the build with one line that names the Debian package to install.
 fn missing(what: &str, package: &str) -> ! {
-    println!("cargo:warning=pmem-sys: {what}: install the Debian package {package}");
-    eprintln!("pmem-sys: {what}: install the Debian package {package}");
+    println!("cargo:warning=ndctl-sys: {what}: install the Debian package {package}");
+    eprintln!("ndctl-sys: {what}: install the Debian package {package}");
     exit(1);
 }
 

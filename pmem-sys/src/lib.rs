@@ -1,4 +1,4 @@
-//! `pmem-sys`: raw FFI bindings to libndctl and libdaxctl.
+//! `ndctl-sys`: raw FFI bindings to libndctl and libdaxctl.
 //!
 //! The bindings are generated at build time by bindgen from the installed
 //! headers (`<ndctl/libndctl.h>`, `<ndctl/ndctl.h>`, `<daxctl/libdaxctl.h>`),
