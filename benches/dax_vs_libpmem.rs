@@ -218,7 +218,11 @@ mod ceiling {
     /// Times every loop the CPU can run over `dst` and `src` and returns the
     /// fastest.
     pub fn best(dst: &mut [u8], src: &[u8]) -> Best {
-        assert!(dst.as_ptr() as usize % 64 == 0 && dst.len() % 512 == 0 && dst.len() == src.len());
+        assert!(
+            (dst.as_ptr() as usize).is_multiple_of(64)
+                && dst.len().is_multiple_of(512)
+                && dst.len() == src.len()
+        );
         let mut loops: Vec<(&str, Loop)> = Vec::new();
         if is_x86_feature_detected!("avx512f") {
             loops.extend([

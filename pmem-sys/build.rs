@@ -47,6 +47,7 @@ mod generate {
     /// versions they were read from in the first lines.
     pub fn bindings(libs: &[pkg_config::Library]) {
         println!("cargo:rerun-if-changed=wrapper.h");
+        println!("cargo:rerun-if-changed=Cargo.toml"); // rust-version sets the bindgen target
         let msrv = std::env::var("CARGO_PKG_RUST_VERSION").expect("Cargo.toml sets rust-version");
         let target: bindgen::RustTarget = msrv.parse().expect("rust-version is a Rust version");
         let versions: Vec<String> = ["libndctl", "libdaxctl"]

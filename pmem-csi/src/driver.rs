@@ -236,7 +236,7 @@ impl Driver {
         };
         let _guard = self.locks.lock(&[id.as_str()])?;
         let rec = self.volumes().get(&id).cloned();
-        let erase = rec.as_ref().map_or(true, |r| r.params.erase_after);
+        let erase = rec.as_ref().is_none_or(|r| r.params.erase_after);
         crash_point("delete-before-device");
         self.manager.delete(&id, erase)?;
         crash_point("delete-after-device");
