@@ -270,8 +270,9 @@ fn vm_refused_and_failed_creates_leave_the_region_unchanged() {
     for mode in [Mode::Fsdax, Mode::Devdax, Mode::Sector, Mode::Raw] {
         let mut step = 0;
         let made = loop {
-            let mut spec = NamespaceSpec::new("region0", mode, Size(64 * MIB)).name("doomed");
-            spec.fail_after_step = Some(step);
+            let spec = NamespaceSpec::new("region0", mode, Size(64 * MIB))
+                .name("doomed")
+                .fail_after_step(step);
             match ctx.create_namespace(&spec) {
                 Ok(made) => break made,
                 Err(e) => {

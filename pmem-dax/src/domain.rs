@@ -10,6 +10,7 @@ const ND_DEVICES: &str = "/sys/bus/nd/devices";
 
 /// Where a region's stores become durable, from its `persistence_domain`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PersistenceDomain {
     /// The CPU caches are flushed on power loss (eADR): no flush needed.
     CpuCache,
@@ -21,6 +22,7 @@ pub enum PersistenceDomain {
 
 /// One NVDIMM region as pmem-dax sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Region {
     /// Kernel name, e.g. `region0`.
     pub name: String,

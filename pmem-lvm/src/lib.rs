@@ -30,6 +30,9 @@
 //! - [`report`]: typed rows of LVM's JSON reports;
 //! - [`error`]: the crate's error type and its kinds.
 
+#[cfg(not(target_os = "linux"))]
+compile_error!("pmem-lvm supports Linux only: it drives LVM on PMEM namespaces through libndctl");
+
 pub mod erase;
 pub mod error;
 pub mod groups;

@@ -16,6 +16,7 @@ object!(
 
 /// Everything `ndctl list -N -v` prints about a namespace, read at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NamespaceInfo {
     /// Device name, e.g. `namespace0.1`.
     pub dev: String,
@@ -56,7 +57,12 @@ pub struct NamespaceInfo {
 }
 
 /// A request for a new namespace; see [`Context::create_namespace`].
+///
+/// Made with [`NamespaceSpec::new`] or [`NamespaceSpec::filling`] and the
+/// builder methods; the fields stay readable and writable, and new optional
+/// fields may be added (`#[non_exhaustive]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NamespaceSpec {
     /// The region to carve it from (`region0` or `0`).
     pub region: String,
@@ -64,7 +70,7 @@ pub struct NamespaceSpec {
     pub mode: Mode,
     /// Raw capacity to take from the region; `None` takes the largest free extent.
     pub size: Option<Size>,
-    /// A name (up to 63 bytes).
+    /// A name (up to [`MAX_NAME_LEN`](crate::validate::MAX_NAME_LEN) bytes).
     pub name: Option<String>,
     /// Mapping alignment (fsdax and devdax; default 2 MiB).
     pub align: Option<Size>,
@@ -72,8 +78,9 @@ pub struct NamespaceSpec {
     pub map: Option<MapLocation>,
     /// Sector size (default: 4096 for sector, the kernel's otherwise).
     pub sector_size: Option<u32>,
-    #[doc(hidden)]
-    /// Test hook: fail the create sequence after this many steps, to prove the rollback.
+    /// Fault injection (feature `fault-injection`, for tests of the rollback):
+    /// fail the create sequence after this many of its steps.
+    #[cfg(feature = "fault-injection")]
     pub fail_after_step: Option<u32>,
 }
 
@@ -81,13 +88,22 @@ impl NamespaceSpec {
     /// A request for `size` bytes of raw capacity from `region` in `mode`.
     pub fn new(region: impl Into<String>, mode: Mode, size: Size) -> Self {
         NamespaceSpec {
+            size: Some(size),
+            ..NamespaceSpec::filling(region, mode)
+        }
+    }
+
+    /// A request for the largest free extent of `region` in `mode`.
+    pub fn filling(region: impl Into<String>, mode: Mode) -> Self {
+        NamespaceSpec {
             region: region.into(),
             mode,
-            size: Some(size),
+            size: None,
             name: None,
             align: None,
             map: None,
             sector_size: None,
+            #[cfg(feature = "fault-injection")]
             fail_after_step: None,
         }
     }
@@ -96,6 +112,45 @@ impl NamespaceSpec {
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
+    }
+
+    /// Sets the mapping alignment (fsdax and devdax).
+    pub fn align(mut self, align: Size) -> Self {
+        self.align = Some(align);
+        self
+    }
+
+    /// Sets where the page map lives (fsdax and devdax).
+    pub fn map(mut self, map: MapLocation) -> Self {
+        self.map = Some(map);
+        self
+    }
+
+    /// Sets the sector size.
+    pub fn sector_size(mut self, bytes: u32) -> Self {
+        self.sector_size = Some(bytes);
+        self
+    }
+
+    /// Fault injection: the create sequence fails after `steps` of its steps,
+    /// so a test can prove every partial state is rolled back.
+    #[cfg(feature = "fault-injection")]
+    pub fn fail_after_step(mut self, steps: u32) -> Self {
+        self.fail_after_step = Some(steps);
+        self
+    }
+
+    /// Whether the create sequence is to fail at step `step` (1-based).
+    fn fails_at(&self, step: u32) -> bool {
+        #[cfg(feature = "fault-injection")]
+        {
+            self.fail_after_step.is_some_and(|f| step > f)
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            let _ = step;
+            false
+        }
     }
 }
 
@@ -323,7 +378,7 @@ impl<'ctx> Namespace<'ctx> {
         let mut step = 0u32;
         let mut next = |what: &str| -> Result<()> {
             step += 1;
-            if spec.fail_after_step.is_some_and(|f| step > f) {
+            if spec.fails_at(step) {
                 return Err(Error::Io {
                     object: n.clone(),
                     op: format!("{what} (injected failure)"),

@@ -19,6 +19,7 @@ object!(
 
 /// A device-dax region (libdaxctl's view of a devdax namespace).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DaxRegionInfo {
     /// The daxctl region id.
     pub id: i32,
@@ -34,6 +35,7 @@ pub struct DaxRegionInfo {
 
 /// One device-dax instance (`/dev/daxX.Y`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DaxDeviceInfo {
     /// Character device name, e.g. `dax0.1`.
     pub chardev: String,

@@ -15,6 +15,7 @@ object!(
 
 /// Where a write must reach before it is persistent (`persistence_domain`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PersistenceDomain {
     /// CPU caches are persistent (eADR): no flush needed, only fences.
     CpuCache,

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 /// A namespace as a backend reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct NamespaceInfo {
     /// The kernel's device name, e.g. `namespace0.3` (read, never guessed).
     pub dev: String,

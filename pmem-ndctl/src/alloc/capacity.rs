@@ -75,6 +75,7 @@ pub struct TotalCapacity {
 /// What GetCapacity and MaximumVolumeSize serve: free space, and the largest
 /// volume that can actually be made, per region and in total.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CapacityReport {
     /// Per region, in order.
     pub regions: Vec<RegionCapacity>,

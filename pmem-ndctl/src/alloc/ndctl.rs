@@ -201,16 +201,11 @@ impl Backend for NdctlBackend {
                 format!("sector size {} is too large", layout.sector_size),
             )
         })?;
-        let spec = NamespaceSpec {
-            region: region.to_string(),
-            mode: layout.mode,
-            size: Some(Size(request.size)),
-            name: Some(request.name.clone()),
-            align: pfn.then_some(Size(layout.align)),
-            map: pfn.then_some(layout.map),
-            sector_size: (layout.mode == Mode::Sector).then_some(sector_size),
-            fail_after_step: None,
-        };
+        let mut spec =
+            NamespaceSpec::new(region, layout.mode, Size(request.size)).name(request.name.clone());
+        spec.align = pfn.then_some(Size(layout.align));
+        spec.map = pfn.then_some(layout.map);
+        spec.sector_size = (layout.mode == Mode::Sector).then_some(sector_size);
         let made = self.ctx.create_namespace(&spec)?;
         if let Some(owned) = &mut self.owned {
             owned.insert(made.dev.clone());
