@@ -44,7 +44,7 @@ mod sys;
 pub use config::{features, Features, Flush, Movnt, DEFAULT_MOVNT_THRESHOLD};
 pub use cpu::CpuFeatures;
 pub use devdax::DevDax;
-pub use domain::{is_eadr, parse_domain, regions, regions_in, PersistenceDomain, Region};
+pub use domain::{is_eadr, parse_domain, regions, regions_in, Durability, Region};
 pub use error::{Error, ErrorKind, Result};
 pub use file::{map_file, MapOptions};
 pub use map::{MapKind, Mapping, Plain};

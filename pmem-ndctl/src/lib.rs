@@ -33,7 +33,9 @@
 //! - [`types`]: namespace modes, map locations, region types, states.
 
 #[cfg(not(target_os = "linux"))]
-compile_error!("pmem-ndctl supports Linux only: it drives libndctl and the kernel's libnvdimm subsystem");
+compile_error!(
+    "pmem-ndctl supports Linux only: it drives libndctl and the kernel's libnvdimm subsystem"
+);
 
 pub mod alloc;
 pub mod bus;

@@ -5,13 +5,13 @@ use crate::error::{Error, Result};
 use crate::state::write_atomic;
 use crate::volume::{Params, VolumeId, VolumeMode};
 use pmem_ndctl::alloc::{
-    Allocator, Backend, BestFit, CreateRequest, Layout, NamespaceInfo, NdctlBackend, Simulator,
+    AllocatedNamespace, Allocator, Backend, BestFit, CreateRequest, Layout, NdctlBackend, Simulator,
 };
 use pmem_ndctl::{Context, Mode};
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-type PathOf<B> = Box<dyn Fn(&B, &NamespaceInfo) -> Result<String> + Send + Sync>;
+type PathOf<B> = Box<dyn Fn(&B, &AllocatedNamespace) -> Result<String> + Send + Sync>;
 type Save<B> = Box<dyn Fn(&B) -> Result<()> + Send + Sync>;
 
 /// Volumes as namespaces named after their volume id; namespaces with other
@@ -79,7 +79,7 @@ impl<B: Backend + Send> NamespaceManager<B> {
         self.alloc.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn device(&self, a: &Allocator<B>, id: &VolumeId, ns: &NamespaceInfo) -> Result<Device> {
+    fn device(&self, a: &Allocator<B>, id: &VolumeId, ns: &AllocatedNamespace) -> Result<Device> {
         Ok(Device {
             id: id.clone(),
             size: ns.usable,

@@ -7,7 +7,7 @@
 //!   of its DIMMs;
 //! - [`RegionState::available_size`] / [`RegionState::max_available_extent`]:
 //!   `ndctl_region_get_available_size` / `_get_max_available_extent`;
-//! - [`NamespaceInfo`]: `ndctl_namespace_get_devname`, `_get_alt_name`,
+//! - [`AllocatedNamespace`]: `ndctl_namespace_get_devname`, `_get_alt_name`,
 //!   `_get_resource` minus the region's resource (offset), `_get_size`, the
 //!   mode, and the usable size of its block or dax device. Idle seed
 //!   namespaces (size 0) are left out.
@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 /// A namespace as a backend reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct NamespaceInfo {
+pub struct AllocatedNamespace {
     /// The kernel's device name, e.g. `namespace0.3` (read, never guessed).
     pub dev: String,
     /// The alternate name given at creation (empty if none).
@@ -37,7 +37,7 @@ pub struct NamespaceInfo {
     pub layout: Layout,
 }
 
-impl NamespaceInfo {
+impl AllocatedNamespace {
     /// The extent it occupies.
     pub fn extent(&self) -> Extent {
         Extent {
@@ -57,7 +57,7 @@ pub struct RegionState {
     /// Largest contiguous free bytes, as the kernel reports it.
     pub max_available_extent: u64,
     /// Its namespaces (non-empty ones), sorted by offset.
-    pub namespaces: Vec<NamespaceInfo>,
+    pub namespaces: Vec<AllocatedNamespace>,
 }
 
 impl RegionState {
@@ -65,7 +65,7 @@ impl RegionState {
     pub fn model(&self) -> Result<RegionModel> {
         RegionModel::with_extents(
             self.geometry.clone(),
-            self.namespaces.iter().map(NamespaceInfo::extent),
+            self.namespaces.iter().map(AllocatedNamespace::extent),
         )
     }
 }
@@ -92,7 +92,7 @@ pub trait Backend {
     fn regions(&self) -> Result<Vec<RegionState>>;
 
     /// Creates a namespace in `region` and returns it as now reported.
-    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<NamespaceInfo>;
+    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<AllocatedNamespace>;
 
     /// Destroys namespace `dev` (its device name) of `region`.
     fn destroy(&mut self, region: &str, dev: &str) -> Result<()>;
@@ -138,7 +138,7 @@ impl<B: Backend + ?Sized> Backend for &mut B {
     fn regions(&self) -> Result<Vec<RegionState>> {
         (**self).regions()
     }
-    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<NamespaceInfo> {
+    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<AllocatedNamespace> {
         (**self).create(region, request)
     }
     fn destroy(&mut self, region: &str, dev: &str) -> Result<()> {

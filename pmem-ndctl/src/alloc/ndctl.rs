@@ -7,7 +7,7 @@
 //! simulator's before anything is written, so refusals read the same; the
 //! kernel then places the namespace itself.
 
-use super::backend::{kernel_placement, Backend, CreateRequest, NamespaceInfo, RegionState};
+use super::backend::{kernel_placement, AllocatedNamespace, Backend, CreateRequest, RegionState};
 use super::geometry::{Labels, RegionGeometry};
 use super::layout::Layout;
 use crate::ctx::Context;
@@ -136,7 +136,7 @@ impl NdctlBackend {
 /// A namespace as the allocator sees it: offset from the region's start and
 /// the layout normalised to the fields its mode uses (the others at
 /// [`Layout::new`]'s defaults), so that it compares equal to the request.
-fn namespace_info(region: &RegionGeometry, ns: &Namespace<'_>) -> Result<NamespaceInfo> {
+fn namespace_info(region: &RegionGeometry, ns: &Namespace<'_>) -> Result<AllocatedNamespace> {
     let info = ns.info()?;
     let resource = info.resource.ok_or_else(|| Error::PermissionDenied {
         object: info.dev.clone(),
@@ -167,7 +167,7 @@ fn namespace_info(region: &RegionGeometry, ns: &Namespace<'_>) -> Result<Namespa
         }
         Mode::Raw => {}
     }
-    Ok(NamespaceInfo {
+    Ok(AllocatedNamespace {
         dev: info.dev,
         name: info.name.unwrap_or_default(),
         offset,
@@ -190,7 +190,7 @@ impl Backend for NdctlBackend {
         regions.iter().map(|r| self.state(r)).collect()
     }
 
-    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<NamespaceInfo> {
+    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<AllocatedNamespace> {
         let model = self.region_state(region)?.model()?;
         kernel_placement(&model, request)?;
         let layout = request.layout;

@@ -1,6 +1,6 @@
 //! The in-memory simulator backend: regions that follow the kernel's placement, sizes and refusals.
 
-use super::backend::{kernel_placement, Backend, CreateRequest, NamespaceInfo, RegionState};
+use super::backend::{kernel_placement, AllocatedNamespace, Backend, CreateRequest, RegionState};
 use super::geometry::{align_up, Labels, RegionGeometry};
 use super::layout::Layout;
 use super::region::{Extent, RegionModel};
@@ -15,7 +15,7 @@ struct SimRegion {
     geometry: RegionGeometry,
     /// The next namespace id: like the kernel's seeds, ids are not reused at once.
     next_id: u64,
-    namespaces: Vec<NamespaceInfo>,
+    namespaces: Vec<AllocatedNamespace>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,7 +83,7 @@ impl Simulator {
                 if r.geometry.labels == Labels::None {
                     let dev = format!("namespace{}.0", region_number(&r.geometry.name, i));
                     r.next_id = 1;
-                    r.namespaces.push(NamespaceInfo {
+                    r.namespaces.push(AllocatedNamespace {
                         dev,
                         name: String::new(),
                         offset: 0,
@@ -113,7 +113,7 @@ impl Simulator {
             }
             models.push(RegionModel::with_extents(
                 r.geometry.clone(),
-                r.namespaces.iter().map(NamespaceInfo::extent),
+                r.namespaces.iter().map(AllocatedNamespace::extent),
             )?);
         }
         let mut sim = Simulator { state, models };
@@ -175,7 +175,7 @@ impl Backend for Simulator {
             .collect())
     }
 
-    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<NamespaceInfo> {
+    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<AllocatedNamespace> {
         let i = self.index(region)?;
         let model = &mut self.models[i];
         let (offset, usable) = kernel_placement(model, request)?;
@@ -184,7 +184,7 @@ impl Backend for Simulator {
             size: request.size,
         })?;
         let r = &mut self.state.regions[i];
-        let ns = NamespaceInfo {
+        let ns = AllocatedNamespace {
             dev: format!("namespace{}.{}", region_number(region, i), r.next_id),
             name: request.name.clone(),
             offset,
