@@ -27,7 +27,8 @@
 //! - [`alloc`]: the fragmentation-aware namespace allocator;
 //! - [`bus`], [`dimm`], [`region`], [`namespace`], [`personality`]: one per libndctl object kind;
 //! - [`ctx`]: the library context and the operations that change the configuration;
-//! - [`validate`]: the rules a namespace request must meet, as a pure function;
+//! - [`rules`]: the kernel's namespace rules (name length, alignments, minimum sizes), in one place;
+//! - [`validate`]: checks a namespace request against a region's rules, as a pure function;
 //! - [`error`]: the crate's error type and its kinds;
 //! - [`size`]: byte sizes, parsed and printed like ndctl;
 //! - [`types`]: namespace modes, map locations, region types, states.
@@ -47,6 +48,7 @@ mod iter;
 pub mod namespace;
 pub mod personality;
 pub mod region;
+pub mod rules;
 pub mod size;
 pub mod types;
 mod uuid;

@@ -70,7 +70,7 @@ pub struct NamespaceSpec {
     pub mode: Mode,
     /// Raw capacity to take from the region; `None` takes the largest free extent.
     pub size: Option<Size>,
-    /// A name (up to [`MAX_NAME_LEN`](crate::validate::MAX_NAME_LEN) bytes).
+    /// A name (up to [`MAX_NAME_LEN`](crate::rules::MAX_NAME_LEN) bytes).
     pub name: Option<String>,
     /// Mapping alignment (fsdax and devdax; default 2 MiB).
     pub align: Option<Size>,

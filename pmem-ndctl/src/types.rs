@@ -86,12 +86,10 @@ named_enum!(
 );
 
 impl Mode {
-    /// The smallest namespace the kernel accepts in this mode (raw size).
+    /// The smallest namespace the kernel accepts in this mode (raw size);
+    /// see [`rules::min_size`](crate::rules::min_size).
     pub fn min_size(self) -> u64 {
-        match self {
-            Mode::Raw => 0,
-            _ => 16 << 20,
-        }
+        crate::rules::min_size(self)
     }
 }
 

@@ -97,7 +97,7 @@ fn refusals_are_typed_and_named() {
     q.name = Some(&long);
     assert_eq!(
         validate(&rules(), &q).unwrap_err().to_string(),
-        "region1: namespace name is 64 bytes, the limit is 63"
+        format!("{long}: name is 64 bytes long, the label holds at most 63")
     );
     let mut q = req(Mode::Raw, 16 * MIB);
     q.align = Some(2 * MIB);
