@@ -17,10 +17,12 @@ use super::layout::Layout;
 use super::region::{Extent, RegionModel};
 use crate::error::{Error, Result};
 use crate::size::Size;
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 /// A namespace as a backend reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 #[non_exhaustive]
 pub struct AllocatedNamespace {
     /// The kernel's device name, e.g. `namespace0.3` (read, never guessed).
@@ -48,7 +50,8 @@ impl AllocatedNamespace {
 }
 
 /// A region and its namespaces, as a backend reports them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct RegionState {
     /// The region's geometry.
     pub geometry: RegionGeometry,
@@ -71,7 +74,8 @@ impl RegionState {
 }
 
 /// What to create: a name, a raw size and a layout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct CreateRequest {
     /// The alternate name to store in the label (1 to 63 bytes).
     pub name: String,

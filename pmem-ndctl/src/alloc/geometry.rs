@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::size::Size;
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 /// One mebibyte, in bytes.
@@ -15,21 +16,23 @@ pub use crate::rules::{check_name as validate_name, DEFAULT_REGION_ALIGN, MAX_NA
 /// A label-less region exposes one raw namespace covering the whole region
 /// that cannot be subdivided; the label version decides where a sector
 /// namespace's BTT starts (4 KiB in for v1.1, at 0 for v1.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 pub enum Labels {
     /// No label area: one fixed raw namespace, nothing can be created.
     None,
     /// Labels of version 1.1 (ndctl's `init-labels` default).
-    #[serde(rename = "v1.1")]
+    #[cfg_attr(feature = "serde", serde(rename = "v1.1"))]
     V1_1,
     /// Labels of version 1.2.
-    #[serde(rename = "v1.2")]
+    #[cfg_attr(feature = "serde", serde(rename = "v1.2"))]
     V1_2,
 }
 
 /// What the allocator needs to know about a region, as libndctl reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct RegionGeometry {
     /// The device name, e.g. `region0`.
     pub name: String,

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::rules;
 use crate::size::Size;
 use crate::types::{MapLocation, Mode};
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 const PAGE: u64 = 4096;
@@ -38,13 +39,14 @@ pub use crate::rules::{PFN_ALIGNMENTS, SECTOR_SIZES};
 /// How a namespace is to be set up. Sizes handed to the allocator are raw
 /// namespace sizes (what `ndctl create-namespace --size` takes); [`Layout::usable`]
 /// says what the device will expose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Layout {
     /// The namespace mode.
-    #[serde(with = "super::serde_str")]
+    #[cfg_attr(feature = "serde", serde(with = "super::serde_str"))]
     pub mode: Mode,
     /// Where the page map lives (fsdax/devdax only).
-    #[serde(with = "super::serde_str")]
+    #[cfg_attr(feature = "serde", serde(with = "super::serde_str"))]
     pub map: MapLocation,
     /// pfn/dax alignment in bytes (fsdax/devdax only).
     pub align: u64,

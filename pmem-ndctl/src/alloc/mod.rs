@@ -47,6 +47,7 @@ pub use sim::{parse_region_sizes, Simulator};
 pub use trace::{generate, parse_trace, run_trace, run_trace_inspect, Op, TraceSummary};
 
 /// Serde through `Display` / `FromStr`, for the crate's named enums.
+#[cfg(feature = "serde")]
 mod serde_str {
     use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
     use std::fmt::Display;

@@ -7,10 +7,12 @@ use super::region::{Extent, RegionModel};
 use crate::error::{Error, Result};
 use crate::size::Size;
 use crate::types::Mode;
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 struct SimRegion {
     geometry: RegionGeometry,
     /// The next namespace id: like the kernel's seeds, ids are not reused at once.
@@ -18,7 +20,8 @@ struct SimRegion {
     namespaces: Vec<AllocatedNamespace>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 struct SimState {
     regions: Vec<SimRegion>,
 }
@@ -123,14 +126,17 @@ impl Simulator {
         Ok(sim)
     }
 
-    /// Loads a state saved by [`Simulator::to_json`], checking it is coherent.
+    /// Loads a state saved by [`Simulator::to_json`], checking it is coherent
+    /// (feature `json`).
+    #[cfg(feature = "json")]
     pub fn from_json(text: &str) -> Result<Self> {
         let state: SimState = serde_json::from_str(text)
             .map_err(|e| Error::invalid("simulator state", e.to_string()))?;
         Simulator::from_state(state)
     }
 
-    /// The whole state as JSON.
+    /// The whole state as JSON (feature `json`).
+    #[cfg(feature = "json")]
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(&self.state)
             .expect("the state holds only strings and integers, which always serialise")
