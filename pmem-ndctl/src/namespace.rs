@@ -154,6 +154,11 @@ impl NamespaceSpec {
     }
 }
 
+/// The refusal to set up a namespace in a mode this crate does not know.
+fn unknown_mode(object: &str, mode: Mode) -> Error {
+    Error::invalid(object, format!("cannot create a namespace of mode {mode}"))
+}
+
 fn uuid_of(get: impl FnOnce(*mut u8)) -> Option<String> {
     let mut u = [0u8; 16];
     get(u.as_mut_ptr());
@@ -179,7 +184,9 @@ impl<'ctx> Namespace<'ctx> {
         unsafe { ndctl_sys::ndctl_namespace_get_size(self.ptr()) }
     }
 
-    /// The personality; an unknown or negative kernel value is an error.
+    /// The personality. A mode this crate does not know (libndctl's
+    /// `NDCTL_NS_MODE_UNKNOWN`, or a newer one) is [`Mode::Unknown`]; a negative
+    /// value (an errno from libndctl) is an error.
     pub fn mode(&self) -> Result<Mode> {
         // SAFETY: as above.
         let m = unsafe { ndctl_sys::ndctl_namespace_get_mode(self.ptr()) };
@@ -188,10 +195,12 @@ impl<'ctx> Namespace<'ctx> {
             ndctl_sys::NDCTL_NS_MODE_DEVDAX => Ok(Mode::Devdax),
             ndctl_sys::NDCTL_NS_MODE_SECTOR => Ok(Mode::Sector),
             ndctl_sys::NDCTL_NS_MODE_RAW => Ok(Mode::Raw),
-            other => Err(Error::invalid(
-                self.name(),
-                format!("the kernel reports an unknown mode ({})", other as i32),
-            )),
+            other if (other as i32) < 0 => Err(Error::Io {
+                object: self.name(),
+                op: "ndctl_namespace_get_mode".into(),
+                errno: -(other as i32),
+            }),
+            other => Ok(Mode::Unknown(other)),
         }
     }
 
@@ -433,6 +442,7 @@ impl<'ctx> Namespace<'ctx> {
             Mode::Devdax => ndctl_sys::NDCTL_NS_MODE_DEVDAX,
             Mode::Sector => ndctl_sys::NDCTL_NS_MODE_SECTOR,
             Mode::Raw => ndctl_sys::NDCTL_NS_MODE_RAW,
+            Mode::Unknown(_) => return Err(unknown_mode(&n, spec.mode)),
         };
         // SAFETY: the namespace is alive. Older kernels lack the attribute,
         // as ndctl notes, so the result is advisory.
@@ -463,6 +473,7 @@ impl<'ctx> Namespace<'ctx> {
             Mode::Raw => check(&n, "enable", unsafe {
                 ndctl_sys::ndctl_namespace_enable(p)
             }),
+            Mode::Unknown(_) => Err(unknown_mode(&n, spec.mode)),
         }
     }
 }

@@ -104,17 +104,16 @@ impl<'ctx> Region<'ctx> {
         unsafe { ndctl_sys::ndctl_region_get_interleave_ways(self.ptr()) }
     }
 
-    /// The region type; an unknown kernel value is an error.
+    /// The region type; a type this crate does not know is [`RegionType::Unknown`].
     pub fn region_type(&self) -> Result<RegionType> {
         // SAFETY: as above.
-        match unsafe { ndctl_sys::ndctl_region_get_type(self.ptr()) } {
-            ndctl_sys::ND_DEVICE_REGION_PMEM => Ok(RegionType::Pmem),
-            ndctl_sys::ND_DEVICE_REGION_BLK => Ok(RegionType::Blk),
-            t => Err(Error::invalid(
-                self.name(),
-                format!("unknown region type {t}"),
-            )),
-        }
+        Ok(
+            match unsafe { ndctl_sys::ndctl_region_get_type(self.ptr()) } {
+                ndctl_sys::ND_DEVICE_REGION_PMEM => RegionType::Pmem,
+                ndctl_sys::ND_DEVICE_REGION_BLK => RegionType::Blk,
+                t => RegionType::Unknown(t),
+            },
+        )
     }
 
     /// Whether the region's DIMMs carry namespace labels. A label-less region

@@ -81,6 +81,12 @@ pub fn validate(rules: &RegionRules, req: &Request<'_>) -> Result<Plan> {
             "region is label-less: its one namespace cannot be subdivided; initialise the DIMMs' labels first",
         ));
     }
+    if let Mode::Unknown(_) = req.mode {
+        return Err(Error::invalid(
+            r,
+            format!("cannot create a namespace of mode {}", req.mode),
+        ));
+    }
     if let Some(name) = req.name {
         crate::rules::check_name(name)?;
     }

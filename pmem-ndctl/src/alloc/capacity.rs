@@ -29,6 +29,7 @@ impl ModeSizes {
             Mode::Devdax => self.devdax,
             Mode::Sector => self.sector,
             Mode::Raw => self.raw,
+            Mode::Unknown(_) => 0,
         }
     }
 

@@ -96,6 +96,12 @@ impl Layout {
     /// backend reports. Does not look at free space.
     pub fn check(&self, region: &RegionGeometry, size: u64) -> Result<()> {
         let name = region.name.as_str();
+        if let Mode::Unknown(_) = self.mode {
+            return Err(Error::invalid(
+                name,
+                format!("cannot create a namespace of mode {}", self.mode),
+            ));
+        }
         if region.labels == Labels::None {
             return Err(Error::invalid(
                 name,
@@ -161,6 +167,7 @@ impl Layout {
                 };
                 btt_usable(size.checked_sub(initial)?, self.sector_size)
             }
+            Mode::Unknown(_) => None,
         }
     }
 

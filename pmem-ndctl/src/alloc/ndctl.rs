@@ -165,7 +165,7 @@ fn namespace_info(region: &RegionGeometry, ns: &Namespace<'_>) -> Result<Allocat
         Mode::Sector => {
             layout.sector_size = info.sector_size.map_or(layout.sector_size, u64::from);
         }
-        Mode::Raw => {}
+        Mode::Raw | Mode::Unknown(_) => {}
     }
     Ok(AllocatedNamespace {
         dev: info.dev,

@@ -159,3 +159,13 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_mode_the_crate_does_not_know_is_listed_but_not_created() {
+    let e = validate(&rules(), &req(Mode::Unknown(9), 16 * MIB)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        e.to_string(),
+        "region1: cannot create a namespace of mode unknown(9)"
+    );
+}
