@@ -8,13 +8,12 @@ use std::process::{Command, Output};
 
 const MIB: u64 = 1 << 20;
 
-/// The work-alike, built by `cargo test` next to this test binary.
+#[path = "support/examples.rs"]
+mod examples;
+
+/// The work-alike, pmem-ndctl's `ndctl` example.
 fn ours_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.parent()
-        .and_then(|d| d.parent())
-        .expect("target/debug")
-        .join("examples/ndctl")
+    examples::example("ndctl")
 }
 
 fn run(program: &str, args: &[&str]) -> Output {

@@ -15,7 +15,7 @@ mod json;
 
 use args::Args;
 use json::J;
-use pmem::ndctl::{Context, Error, MapLocation, Mode, NamespaceSpec, Region, Size};
+use pmem_ndctl::{Context, Error, MapLocation, Mode, NamespaceSpec, Region, Size};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: ndctl <command> [<options>]
