@@ -26,6 +26,13 @@
 //!
 //! Only x86_64 Linux is supported.
 
+#![deny(missing_docs)]
+
+/// The README's examples, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!("pmem-dax supports x86_64 Linux only");
 

@@ -33,6 +33,13 @@
 //! - [`size`]: byte sizes, parsed and printed like ndctl;
 //! - [`types`]: namespace modes, map locations, region types, states.
 
+#![deny(missing_docs)]
+
+/// The README's examples, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(not(target_os = "linux"))]
 compile_error!(
     "pmem-ndctl supports Linux only: it drives libndctl and the kernel's libnvdimm subsystem"
