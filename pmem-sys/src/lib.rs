@@ -31,6 +31,8 @@
 //! ```
 
 #![allow(non_upper_case_globals, non_camel_case_types, non_snake_case)]
+// The items are generated from the C headers, which document them; the other
+// published crates deny missing_docs.
 #![allow(missing_docs, clippy::all, clippy::undocumented_unsafe_blocks)]
 
 #[cfg(not(target_os = "linux"))]
