@@ -5,10 +5,15 @@
 //! destination aligned and at +8 bytes, `persist` of freshly written 64 B,
 //! 4 KiB and 2 MiB, and the copy ceiling: the fastest plain loop of 64-byte
 //! loads and non-temporal 64-byte stores with one `sfence`, over 1 MiB.
-//! Each case alternates the two libraries over many rounds and keeps each
-//! one's best time, so that noise from other processes cancels out. The
-//! last line is `summary geomean_ratio=G min_ratio=M ceiling_fraction_1MiB=F`,
-//! ratios being libpmem's time over ours.
+//! Each case interleaves the two libraries round by round (their order
+//! swapped every round) and takes, per round, the ratio of libpmem's time
+//! over ours: a burst of noise from another process hits both halves of one
+//! round, not one library. Printed per case: each library's median time,
+//! the median of the per-round ratios and their interquartile range; a case
+//! is `slower` only when even the upper quartile is below 1. The last line
+//! is `summary geomean_ratio=G min_ratio=M min_ratio_q1=Q min_ratio_q3=R
+//! slower_cases=K ceiling_fraction_1MiB=F` (ratios are medians; above 1:
+//! pmem-dax is faster).
 //!
 //! Run: `cargo bench --bench dax_vs_libpmem`.
 
@@ -29,7 +34,7 @@ extern "C" {
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
 /// Rounds per case; each round times both libraries once.
-const ROUNDS: usize = 25;
+const ROUNDS: usize = 41;
 /// Target duration of one timed batch.
 const BATCH: Duration = Duration::from_millis(4);
 
@@ -57,15 +62,49 @@ fn time_batch(f: &mut dyn FnMut(), n: usize) -> f64 {
     t.elapsed().as_secs_f64() / n as f64
 }
 
-/// Best time per call of `ours` and `theirs`, measured alternately.
-fn race(ours: &mut dyn FnMut(), theirs: &mut dyn FnMut()) -> (f64, f64) {
+/// One case: each library's median time per call, and the median and
+/// quartiles of the per-round ratios (libpmem's time over ours).
+struct Race {
+    ours: f64,
+    theirs: f64,
+    ratio: f64,
+    q1: f64,
+    q3: f64,
+}
+
+/// The `q` quantile (0 to 1) of `v`, by linear interpolation.
+fn quantile(v: &[f64], q: f64) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let pos = q * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+}
+
+/// Times `ours` and `theirs` in [`ROUNDS`] interleaved rounds, the first of
+/// each round alternating, and returns medians and the ratios' quartiles.
+fn race(ours: &mut dyn FnMut(), theirs: &mut dyn FnMut()) -> Race {
     let n = calibrate(ours).max(calibrate(theirs));
-    let (mut a, mut b) = (f64::MAX, f64::MAX);
-    for _ in 0..ROUNDS {
-        a = a.min(time_batch(ours, n));
-        b = b.min(time_batch(theirs, n));
+    let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let (x, y) = if round % 2 == 0 {
+            let x = time_batch(ours, n);
+            (x, time_batch(theirs, n))
+        } else {
+            let y = time_batch(theirs, n);
+            (time_batch(ours, n), y)
+        };
+        a.push(x);
+        b.push(y);
+        r.push(y / x);
     }
-    (a, b)
+    Race {
+        ours: quantile(&a, 0.5),
+        theirs: quantile(&b, 0.5),
+        ratio: quantile(&r, 0.5),
+        q1: quantile(&r, 0.25),
+        q3: quantile(&r, 0.75),
+    }
 }
 
 fn human(bytes: usize) -> String {
@@ -92,9 +131,6 @@ fn race_one(f: &mut dyn FnMut(), rounds: usize) -> f64 {
         .fold(f64::MAX, f64::min)
 }
 
-// AVX-512 intrinsics are stable since Rust 1.89, which pmem-dax (measured
-// here) requires already; the workspace default MSRV is older.
-#[allow(clippy::incompatible_msrv)]
 mod ceiling {
     //! The copy ceiling: plain loops of 64-byte loads and non-temporal 64-byte
     //! stores with one `sfence` at the end, unrolled 1, 2, 4 and 8 lines per
@@ -218,7 +254,11 @@ mod ceiling {
     /// Times every loop the CPU can run over `dst` and `src` and returns the
     /// fastest.
     pub fn best(dst: &mut [u8], src: &[u8]) -> Best {
-        assert!(dst.as_ptr() as usize % 64 == 0 && dst.len() % 512 == 0 && dst.len() == src.len());
+        assert!(
+            (dst.as_ptr() as usize).is_multiple_of(64)
+                && dst.len().is_multiple_of(512)
+                && dst.len() == src.len()
+        );
         let mut loops: Vec<(&str, Loop)> = Vec::new();
         if is_x86_feature_detected!("avx512f") {
             loops.extend([
@@ -272,22 +312,25 @@ fn main() {
     println!("libpmem: pmem_is_pmem={forced} (PMEM_IS_PMEM_FORCE=1)");
     println!();
     println!(
-        "{:<16} {:>8} {:>6} {:>11} {:>11} {:>7}",
-        "case", "size", "align", "pmem-dax", "libpmem", "ratio"
+        "{:<16} {:>8} {:>6} {:>11} {:>11} {:>7} {:>15}",
+        "case", "size", "align", "pmem-dax", "libpmem", "ratio", "ratio q1..q3"
     );
 
-    let mut ratios = Vec::new();
+    let mut results: Vec<Race> = Vec::new();
     let mut ours_1mib = 0.0;
-    let mut report = |case: &str, size: usize, align: usize, (ours, theirs): (f64, f64)| {
-        let ratio = theirs / ours;
+    let mut report = |case: &str, size: usize, align: usize, t: Race| {
+        let verdict = if t.q3 < 1.0 { "  slower" } else { "" };
         println!(
-            "{case:<16} {:>8} {:>6} {:>11} {:>11} {ratio:>7.3}",
+            "{case:<16} {:>8} {:>6} {:>11} {:>11} {:>7.3} {:>7.3}..{:<6.3}{verdict}",
             human(size),
             format!("+{align}"),
-            ns(ours),
-            ns(theirs)
+            ns(t.ours),
+            ns(t.theirs),
+            t.ratio,
+            t.q1,
+            t.q3
         );
-        ratios.push(ratio);
+        results.push(t);
     };
 
     let (dbase, sbase) = (dst.as_mut_ptr(), src.as_ptr());
@@ -314,7 +357,7 @@ fn main() {
                 },
             );
             if size == MIB && align == 0 {
-                ours_1mib = t.0;
+                ours_1mib = t.ours;
             }
             report("memcpy_persist", size, align, t);
         }
@@ -353,11 +396,17 @@ fn main() {
         MIB as f64 / ceiling.seconds / 1e9,
         MIB as f64 / ours_1mib / 1e9
     );
-    let geomean = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
-    let min = ratios.iter().copied().fold(f64::MAX, f64::min);
+    let geomean = (results.iter().map(|t| t.ratio.ln()).sum::<f64>() / results.len() as f64).exp();
+    let worst = results
+        .iter()
+        .min_by(|x, y| x.ratio.total_cmp(&y.ratio))
+        .expect("at least one case");
+    let slower = results.iter().filter(|t| t.q3 < 1.0).count();
     println!();
     println!(
-        "summary geomean_ratio={geomean:.3} min_ratio={min:.3} ceiling_fraction_1MiB={fraction:.3}"
+        "summary geomean_ratio={geomean:.3} min_ratio={:.3} min_ratio_q1={:.3} min_ratio_q3={:.3} \
+         slower_cases={slower} ceiling_fraction_1MiB={fraction:.3}",
+        worst.ratio, worst.q1, worst.q3
     );
 }
 

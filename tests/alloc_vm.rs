@@ -191,14 +191,12 @@ fn vm_simulator_and_real_regions_agree_after_every_step() {
         .all(|r| r.namespaces.is_empty() && r.available_size == VM_REGION));
 }
 
-/// The `alloc_sim` example, built by `cargo test` next to this test binary.
+#[path = "support/examples.rs"]
+mod examples;
+
+/// pmem-ndctl's `alloc_sim` example.
 fn alloc_sim(args: &[&str]) -> Output {
-    let exe = std::env::current_exe().expect("test binary path");
-    let path = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/debug")
-        .join("examples/alloc_sim");
+    let path = examples::example("alloc_sim");
     Command::new(&path)
         .args(args)
         .output()

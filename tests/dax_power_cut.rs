@@ -4,8 +4,9 @@
 //! `persistent_log verify` must find every record that was reported
 //! persisted before the cut, in a valid log.
 //!
-//! Needs `cargo build --examples` first (the example binary lives next to
-//! this test's executable) and the rig of `scripts/pmem-vm`.
+//! Needs pmem-dax's `persistent_log` example built first (`cargo build
+//! --workspace --examples`; scripts/test passes its path from Cargo) and the
+//! rig of `scripts/pmem-vm`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,19 +39,12 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+#[path = "support/examples.rs"]
+mod examples;
+
+/// pmem-dax's `persistent_log` example.
 fn example() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let ex = dir.join("examples").join("persistent_log");
-    assert!(
-        ex.exists(),
-        "{} missing: run `cargo build --examples` first",
-        ex.display()
-    );
-    ex
+    examples::example("persistent_log")
 }
 
 /// One boot: its exit code and standard output.

@@ -8,13 +8,12 @@ use std::process::{Command, Output};
 
 const MIB: u64 = 1 << 20;
 
-/// The work-alike, built by `cargo test` next to this test binary.
+#[path = "support/examples.rs"]
+mod examples;
+
+/// The work-alike, pmem-ndctl's `ndctl` example.
 fn ours_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.parent()
-        .and_then(|d| d.parent())
-        .expect("target/debug")
-        .join("examples/ndctl")
+    examples::example("ndctl")
 }
 
 fn run(program: &str, args: &[&str]) -> Output {
@@ -270,8 +269,9 @@ fn vm_refused_and_failed_creates_leave_the_region_unchanged() {
     for mode in [Mode::Fsdax, Mode::Devdax, Mode::Sector, Mode::Raw] {
         let mut step = 0;
         let made = loop {
-            let mut spec = NamespaceSpec::new("region0", mode, Size(64 * MIB)).name("doomed");
-            spec.fail_after_step = Some(step);
+            let spec = NamespaceSpec::new("region0", mode, Size(64 * MIB))
+                .name("doomed")
+                .fail_after_step(step);
             match ctx.create_namespace(&spec) {
                 Ok(made) => break made,
                 Err(e) => {

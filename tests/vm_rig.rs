@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "support/examples.rs"]
+mod examples;
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -190,7 +193,7 @@ fn boot_power_cut_after_sync_loses_nothing() {
 #[ignore = "tier 3: boots the emulated-PMEM VM; run scripts/test"]
 fn boot_namespaces_from_the_library_survive_reboot() {
     let state = state_dir("ndctl-reboot");
-    let ours = repo().join("target/debug/examples/ndctl");
+    let ours = examples::example("ndctl");
     let n = ours.display();
     let o = in_vm_with_state(
         &state,
@@ -230,7 +233,7 @@ fn boot_namespaces_from_the_library_survive_reboot() {
 #[ignore = "tier 3: boots the emulated-PMEM VM; run scripts/test"]
 fn boot_ndctl_work_alike_lists_label_less_dimms_like_ndctl() {
     // A fresh boot: the DIMMs' label areas are empty, each region has one raw namespace.
-    let n = repo().join("target/debug/examples/ndctl");
+    let n = examples::example("ndctl");
     let script = format!(
         "ndctl list -R | grep -q iset_id && {{ echo labelled; exit 3; }}
          ndctl list -N | grep -q '\"mode\":\"raw\"' || {{ echo no raw namespace; exit 4; }}

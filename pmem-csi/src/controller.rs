@@ -58,7 +58,7 @@ impl ControllerService {
     fn is_here(&self, t: &Topology) -> bool {
         t.segments
             .get(&self.driver.topology_key())
-            .map_or(true, |n| *n == self.driver.node_id)
+            .is_none_or(|n| *n == self.driver.node_id)
     }
 }
 

@@ -320,7 +320,7 @@ impl Driver {
                 e.rec.device
             )));
         }
-        let erase = entry.as_ref().map_or(true, |e| e.rec.params.erase_after);
+        let erase = entry.as_ref().is_none_or(|e| e.rec.params.erase_after);
         if let Some(e) = &entry {
             // Should the driver stop after the device is gone, the next start
             // knows the missing device was deleted, not lost.
@@ -362,11 +362,7 @@ impl Driver {
 
     /// Acknowledged volumes in id order, from `start` (an index token), at
     /// most `max` (0: all), each with its abnormal condition, if any.
-    pub fn list_volumes(
-        &self,
-        start: &str,
-        max: i32,
-    ) -> Result<(Vec<Listed>, Option<String>)> {
+    pub fn list_volumes(&self, start: &str, max: i32) -> Result<(Vec<Listed>, Option<String>)> {
         if max < 0 {
             return Err(Error::invalid("max_entries is negative"));
         }

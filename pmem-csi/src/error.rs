@@ -71,7 +71,7 @@ impl From<pmem_ndctl::Error> for Error {
             K::NoSpace => Error::ResourceExhausted(msg),
             K::InvalidArgument => Error::InvalidArgument(msg),
             K::Busy => Error::FailedPrecondition(msg),
-            K::PermissionDenied | K::Io(_) => Error::Internal(msg),
+            _ => Error::Internal(msg), // PermissionDenied, Io and kinds added later
         }
     }
 }

@@ -132,7 +132,7 @@ pub fn sim_devices(dir: &Path) -> Vec<(String, bool)> {
             serde_json::Value::Object(o) => {
                 if let Some(serde_json::Value::String(n)) = o.get("name") {
                     if let Some((id, rec)) = DeviceRecord::parse_namespace_name(n) {
-                        let acked = rec.map_or(true, |r| r.phase == Phase::Acknowledged);
+                        let acked = rec.is_none_or(|r| r.phase == Phase::Acknowledged);
                         out.push((id.to_string(), acked));
                     }
                 }

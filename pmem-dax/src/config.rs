@@ -53,6 +53,7 @@ pub enum Movnt {
 /// Fields are private so that a value can only name instructions the
 /// running CPU has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Features {
     cpu: CpuFeatures,
     flush_instruction: Flush,

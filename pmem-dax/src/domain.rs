@@ -8,9 +8,11 @@ use crate::error::{Error, Result};
 
 const ND_DEVICES: &str = "/sys/bus/nd/devices";
 
-/// Where a region's stores become durable, from its `persistence_domain`.
+/// Where a region's stores become durable, from its `persistence_domain`
+/// (named apart from `pmem_ndctl::PersistenceDomain`, which has the same source).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PersistenceDomain {
+#[non_exhaustive]
+pub enum Durability {
     /// The CPU caches are flushed on power loss (eADR): no flush needed.
     CpuCache,
     /// The memory controller's queues are flushed on power loss (ADR).
@@ -21,11 +23,12 @@ pub enum PersistenceDomain {
 
 /// One NVDIMM region as pmem-dax sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Region {
     /// Kernel name, e.g. `region0`.
     pub name: String,
     /// Its persistence domain.
-    pub domain: PersistenceDomain,
+    pub domain: Durability,
     /// Its `deep_flush` attribute, when the region offers a deep flush
     /// (the kernel makes it writable only when the platform has flush
     /// hints; read-only otherwise).
@@ -33,11 +36,11 @@ pub struct Region {
 }
 
 /// Parses a `persistence_domain` attribute's text.
-pub fn parse_domain(text: &str) -> PersistenceDomain {
+pub fn parse_domain(text: &str) -> Durability {
     match text.trim() {
-        "cpu_cache" => PersistenceDomain::CpuCache,
-        "memory_controller" => PersistenceDomain::MemoryController,
-        _ => PersistenceDomain::Unknown,
+        "cpu_cache" => Durability::CpuCache,
+        "memory_controller" => Durability::MemoryController,
+        _ => Durability::Unknown,
     }
 }
 
@@ -63,7 +66,7 @@ pub fn regions_in(dir: &Path) -> Vec<Region> {
             let path = e.path();
             let domain = fs::read_to_string(path.join("persistence_domain"))
                 .map(|t| parse_domain(&t))
-                .unwrap_or(PersistenceDomain::Unknown);
+                .unwrap_or(Durability::Unknown);
             let flush = path.join("deep_flush");
             let deep_flush = offers_deep_flush(&flush).then_some(flush);
             Some(Region {
@@ -80,10 +83,7 @@ pub fn regions_in(dir: &Path) -> Vec<Region> {
 /// Whether the platform is eADR: at least one region, and every region's
 /// persistence domain is `cpu_cache`.
 pub fn is_eadr(regions: &[Region]) -> bool {
-    !regions.is_empty()
-        && regions
-            .iter()
-            .all(|r| r.domain == PersistenceDomain::CpuCache)
+    !regions.is_empty() && regions.iter().all(|r| r.domain == Durability::CpuCache)
 }
 
 pub(crate) fn platform_is_eadr() -> bool {

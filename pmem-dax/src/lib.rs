@@ -26,6 +26,13 @@
 //!
 //! Only x86_64 Linux is supported.
 
+#![deny(missing_docs)]
+
+/// The README's examples, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!("pmem-dax supports x86_64 Linux only");
 
@@ -44,7 +51,7 @@ mod sys;
 pub use config::{features, Features, Flush, Movnt, DEFAULT_MOVNT_THRESHOLD};
 pub use cpu::CpuFeatures;
 pub use devdax::DevDax;
-pub use domain::{is_eadr, parse_domain, regions, regions_in, PersistenceDomain, Region};
+pub use domain::{is_eadr, parse_domain, regions, regions_in, Durability, Region};
 pub use error::{Error, ErrorKind, Result};
 pub use file::{map_file, MapOptions};
 pub use map::{MapKind, Mapping, Plain};

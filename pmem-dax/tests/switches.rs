@@ -7,7 +7,7 @@ use std::fs;
 use std::process::Command;
 
 use pmem_dax::{
-    is_eadr, parse_domain, regions_in, CpuFeatures, Features, Flush, Movnt, PersistenceDomain,
+    is_eadr, parse_domain, regions_in, CpuFeatures, Durability, Features, Flush, Movnt,
 };
 
 fn env_of<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
@@ -224,9 +224,9 @@ fn eadr_needs_every_region_in_cpu_cache() {
     );
     assert_eq!(
         parse_domain("memory_controller\n"),
-        PersistenceDomain::MemoryController
+        Durability::MemoryController
     );
-    assert_eq!(parse_domain(""), PersistenceDomain::Unknown);
+    assert_eq!(parse_domain(""), Durability::Unknown);
     fs::remove_dir_all(&dir).expect("clean up");
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 /// What kind of failure an [`Error`] is, for callers that branch on it
 /// (the CSI driver maps these to gRPC codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The named VG, LV or volume does not exist.
     NotFound,
@@ -26,6 +27,7 @@ pub enum ErrorKind {
 /// An error of `pmem-lvm`. Every message names the object (`VG
 /// pmem-rs-region0`, `volume db-1`, `region0`) and the cause.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The object does not exist.
     #[error("{object}: not found")]

@@ -18,6 +18,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 /// A volume: an LV of one of the crate's VGs, under the user's name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Volume {
     /// The user's name.
     pub name: VolumeName,
@@ -37,6 +38,7 @@ pub struct Volume {
 
 /// One of the crate's VGs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct VgInfo {
     /// Its name, e.g. `pmem-rs-region0`.
     pub name: VgName,

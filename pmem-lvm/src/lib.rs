@@ -30,6 +30,16 @@
 //! - [`report`]: typed rows of LVM's JSON reports;
 //! - [`error`]: the crate's error type and its kinds.
 
+#![deny(missing_docs)]
+
+/// The README's examples, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("pmem-lvm supports Linux only: it drives LVM on PMEM namespaces through libndctl");
+
 pub mod error;
 pub mod groups;
 pub mod names;

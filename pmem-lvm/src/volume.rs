@@ -9,6 +9,7 @@ use serde::Serialize;
 
 /// Capacity of one VG.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct VgCapacity {
     /// The VG.
     pub vg: String,
@@ -24,6 +25,7 @@ pub struct VgCapacity {
 
 /// Capacity of every VG and in total.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Capacity {
     /// Per VG.
     pub vgs: Vec<VgCapacity>,

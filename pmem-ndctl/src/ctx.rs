@@ -22,7 +22,7 @@ use std::ptr::NonNull;
 /// The context is `Send` but not `Sync`: libndctl is multithread-aware, not
 /// multithread-safe. Use one context per thread, or move it between threads.
 pub struct Context {
-    raw: NonNull<pmem_sys::ndctl_ctx>,
+    raw: NonNull<ndctl_sys::ndctl_ctx>,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -46,7 +46,7 @@ impl Context {
         let mut raw = std::ptr::null_mut();
         // SAFETY: `raw` is a valid out-pointer; on success libndctl stores a
         // context we own and release in Drop.
-        let rc = unsafe { pmem_sys::ndctl_new(&mut raw) };
+        let rc = unsafe { ndctl_sys::ndctl_new(&mut raw) };
         match NonNull::new(raw) {
             Some(raw) if rc == 0 => Ok(Context {
                 raw,
@@ -56,15 +56,15 @@ impl Context {
         }
     }
 
-    pub(crate) fn ptr(&self) -> *mut pmem_sys::ndctl_ctx {
+    pub(crate) fn ptr(&self) -> *mut ndctl_sys::ndctl_ctx {
         self.raw.as_ptr()
     }
 
     /// The NVDIMM buses (usually one, `ndbus0`, for ACPI NFIT).
     pub fn buses(&self) -> Buses<'_> {
         // SAFETY: the context is valid; the list lives as long as it.
-        let first = unsafe { pmem_sys::ndctl_bus_get_first(self.ptr()) };
-        Buses(RawIter::new(first, pmem_sys::ndctl_bus_get_next))
+        let first = unsafe { ndctl_sys::ndctl_bus_get_first(self.ptr()) };
+        Buses(RawIter::new(first, ndctl_sys::ndctl_bus_get_next))
     }
 
     /// Every DIMM on every bus, in libndctl's order.
@@ -152,7 +152,7 @@ impl Context {
 impl Drop for Context {
     fn drop(&mut self) {
         // SAFETY: we own the context and no object borrows it any more.
-        unsafe { pmem_sys::ndctl_unref(self.ptr()) };
+        unsafe { ndctl_sys::ndctl_unref(self.ptr()) };
     }
 }
 

@@ -6,7 +6,7 @@ use crate::iter::{object, string};
 
 object!(
     /// An NVDIMM, e.g. `nmem0`.
-    Dimm, Dimms, pmem_sys::ndctl_dimm
+    Dimm, Dimms, ndctl_sys::ndctl_dimm
 );
 
 /// The flags `ndctl list -D` prints as `flag_*` when set.
@@ -58,45 +58,45 @@ impl<'ctx> Dimm<'ctx> {
     /// The device name, e.g. `nmem0`.
     pub fn name(&self) -> String {
         // SAFETY: the DIMM is alive for 'ctx; the string is owned by libndctl.
-        unsafe { string(pmem_sys::ndctl_dimm_get_devname(self.ptr())) }.unwrap_or_default()
+        unsafe { string(ndctl_sys::ndctl_dimm_get_devname(self.ptr())) }.unwrap_or_default()
     }
 
     /// The kernel's id (the `N` of `nmemN`).
     pub fn id(&self) -> u32 {
         // SAFETY: the DIMM is alive for 'ctx.
-        unsafe { pmem_sys::ndctl_dimm_get_id(self.ptr()) }
+        unsafe { ndctl_sys::ndctl_dimm_get_id(self.ptr()) }
     }
 
     /// The unique id (vendor-manufacturing date-serial), when the DIMM reports one.
     pub fn unique_id(&self) -> Option<String> {
         // SAFETY: as above.
-        unsafe { string(pmem_sys::ndctl_dimm_get_unique_id(self.ptr())) }
+        unsafe { string(ndctl_sys::ndctl_dimm_get_unique_id(self.ptr())) }
     }
 
     /// The NFIT device handle, when known.
     pub fn handle(&self) -> Option<u32> {
         // SAFETY: as above.
-        let h = unsafe { pmem_sys::ndctl_dimm_get_handle(self.ptr()) };
+        let h = unsafe { ndctl_sys::ndctl_dimm_get_handle(self.ptr()) };
         (h != u32::MAX).then_some(h)
     }
 
     /// The SMBIOS physical id, when known.
     pub fn phys_id(&self) -> Option<u16> {
         // SAFETY: as above.
-        let p = unsafe { pmem_sys::ndctl_dimm_get_phys_id(self.ptr()) };
+        let p = unsafe { ndctl_sys::ndctl_dimm_get_phys_id(self.ptr()) };
         (p != u16::MAX).then_some(p)
     }
 
     /// Whether the DIMM's driver is bound.
     pub fn is_enabled(&self) -> bool {
         // SAFETY: as above.
-        unsafe { pmem_sys::ndctl_dimm_is_enabled(self.ptr()) == 1 }
+        unsafe { ndctl_sys::ndctl_dimm_is_enabled(self.ptr()) == 1 }
     }
 
     /// Whether a region using this DIMM is enabled (labels are then cached by the kernel).
     pub fn is_active(&self) -> bool {
         // SAFETY: as above.
-        unsafe { pmem_sys::ndctl_dimm_is_active(self.ptr()) == 1 }
+        unsafe { ndctl_sys::ndctl_dimm_is_active(self.ptr()) == 1 }
     }
 
     /// The health flags.
@@ -105,12 +105,12 @@ impl<'ctx> Dimm<'ctx> {
         // SAFETY: each call only reads the DIMM's cached flags; it is alive for 'ctx.
         unsafe {
             DimmFlags {
-                failed_map: pmem_sys::ndctl_dimm_failed_map(p) != 0,
-                failed_save: pmem_sys::ndctl_dimm_failed_save(p) != 0,
-                failed_arm: pmem_sys::ndctl_dimm_failed_arm(p) != 0,
-                failed_restore: pmem_sys::ndctl_dimm_failed_restore(p) != 0,
-                failed_flush: pmem_sys::ndctl_dimm_failed_flush(p) != 0,
-                smart_event: pmem_sys::ndctl_dimm_smart_pending(p) != 0,
+                failed_map: ndctl_sys::ndctl_dimm_failed_map(p) != 0,
+                failed_save: ndctl_sys::ndctl_dimm_failed_save(p) != 0,
+                failed_arm: ndctl_sys::ndctl_dimm_failed_arm(p) != 0,
+                failed_restore: ndctl_sys::ndctl_dimm_failed_restore(p) != 0,
+                failed_flush: ndctl_sys::ndctl_dimm_failed_flush(p) != 0,
+                smart_event: ndctl_sys::ndctl_dimm_smart_pending(p) != 0,
             }
         }
     }
@@ -118,13 +118,13 @@ impl<'ctx> Dimm<'ctx> {
     /// The security state, `None` when the DIMM does not support security.
     pub fn security(&self) -> Option<Security> {
         // SAFETY: the DIMM is alive for 'ctx.
-        let s = unsafe { pmem_sys::ndctl_dimm_get_security(self.ptr()) };
+        let s = unsafe { ndctl_sys::ndctl_dimm_get_security(self.ptr()) };
         match s {
-            pmem_sys::NDCTL_SECURITY_DISABLED => Some(Security::Disabled),
-            pmem_sys::NDCTL_SECURITY_UNLOCKED => Some(Security::Unlocked),
-            pmem_sys::NDCTL_SECURITY_LOCKED => Some(Security::Locked),
-            pmem_sys::NDCTL_SECURITY_FROZEN => Some(Security::Frozen),
-            pmem_sys::NDCTL_SECURITY_OVERWRITE => Some(Security::Overwrite),
+            ndctl_sys::NDCTL_SECURITY_DISABLED => Some(Security::Disabled),
+            ndctl_sys::NDCTL_SECURITY_UNLOCKED => Some(Security::Unlocked),
+            ndctl_sys::NDCTL_SECURITY_LOCKED => Some(Security::Locked),
+            ndctl_sys::NDCTL_SECURITY_FROZEN => Some(Security::Frozen),
+            ndctl_sys::NDCTL_SECURITY_OVERWRITE => Some(Security::Overwrite),
             _ => None,
         }
     }
@@ -132,7 +132,7 @@ impl<'ctx> Dimm<'ctx> {
     /// Whether security state changes are frozen.
     pub fn security_frozen(&self) -> bool {
         // SAFETY: the DIMM is alive for 'ctx.
-        unsafe { pmem_sys::ndctl_dimm_security_is_frozen(self.ptr()) }
+        unsafe { ndctl_sys::ndctl_dimm_security_is_frozen(self.ptr()) }
     }
 }
 
@@ -142,7 +142,7 @@ pub(crate) fn init_labels(ctx: &mut Context, ident: &str, force: bool) -> Result
     let name = dimm.name();
     let p = dimm.ptr();
     // SAFETY: the DIMM is alive; the returned command is released below.
-    let cmd = unsafe { pmem_sys::ndctl_dimm_read_label_index(p) };
+    let cmd = unsafe { ndctl_sys::ndctl_dimm_read_label_index(p) };
     if cmd.is_null() {
         return Err(Error::from_errno(
             &name,
@@ -158,7 +158,7 @@ pub(crate) fn init_labels(ctx: &mut Context, ident: &str, force: bool) -> Result
             });
         }
         // SAFETY: the DIMM is alive and its label index was just read into `cmd`.
-        let valid = unsafe { pmem_sys::ndctl_dimm_validate_labels(p) };
+        let valid = unsafe { ndctl_sys::ndctl_dimm_validate_labels(p) };
         if valid >= 0 && !force {
             return Err(Error::Busy {
                 object: name.clone(),
@@ -166,19 +166,19 @@ pub(crate) fn init_labels(ctx: &mut Context, ident: &str, force: bool) -> Result
             });
         }
         // SAFETY: as above; we hold &mut Context so nothing else touches the DIMM.
-        let rc = unsafe { pmem_sys::ndctl_dimm_init_labels(p, pmem_sys::NDCTL_NS_VERSION_1_1) };
+        let rc = unsafe { ndctl_sys::ndctl_dimm_init_labels(p, ndctl_sys::NDCTL_NS_VERSION_1_1) };
         if rc < 0 {
             return Err(Error::from_errno(&name, "initialize labels", rc));
         }
         if dimm.is_enabled() {
             // The kernel caches the label area: rebind the DIMM so it rereads it.
             // SAFETY: disabling/enabling a DIMM frees no libndctl object.
-            let rc = unsafe { pmem_sys::ndctl_dimm_disable(p) };
+            let rc = unsafe { ndctl_sys::ndctl_dimm_disable(p) };
             if rc < 0 {
                 return Err(Error::from_errno(&name, "disable", rc));
             }
             // SAFETY: as above.
-            let rc = unsafe { pmem_sys::ndctl_dimm_enable(p) };
+            let rc = unsafe { ndctl_sys::ndctl_dimm_enable(p) };
             if rc < 0 {
                 return Err(Error::from_errno(&name, "enable", rc));
             }
@@ -186,6 +186,6 @@ pub(crate) fn init_labels(ctx: &mut Context, ident: &str, force: bool) -> Result
         Ok(())
     })();
     // SAFETY: `cmd` came from ndctl_dimm_read_label_index and is released once.
-    unsafe { pmem_sys::ndctl_cmd_unref(cmd) };
+    unsafe { ndctl_sys::ndctl_cmd_unref(cmd) };
     result
 }

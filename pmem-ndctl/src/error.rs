@@ -5,6 +5,7 @@ use std::fmt;
 
 /// What kind of failure an [`Error`] is, for callers that branch on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The named object does not exist.
     NotFound,
@@ -23,6 +24,7 @@ pub enum ErrorKind {
 /// An error of `pmem-ndctl`. Every message names the object (`region1`,
 /// `namespace0.2`, `nmem0`) and the cause.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The named object does not exist.
     #[error("{object}: not found")]

@@ -27,11 +27,24 @@
 //! - [`alloc`]: the fragmentation-aware namespace allocator;
 //! - [`bus`], [`dimm`], [`region`], [`namespace`], [`personality`]: one per libndctl object kind;
 //! - [`ctx`]: the library context and the operations that change the configuration;
-//! - [`validate`]: the rules a namespace request must meet, as a pure function;
+//! - [`rules`]: the kernel's namespace rules (name length, alignments, minimum sizes), in one place;
+//! - [`validate`]: checks a namespace request against a region's rules, as a pure function;
 //! - [`erase`]: zeroing a device or a range of it (block devices exclusively, device-dax through a mapping);
 //! - [`error`]: the crate's error type and its kinds;
 //! - [`size`]: byte sizes, parsed and printed like ndctl;
 //! - [`types`]: namespace modes, map locations, region types, states.
+
+#![deny(missing_docs)]
+
+/// The README's examples, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "pmem-ndctl supports Linux only: it drives libndctl and the kernel's libnvdimm subsystem"
+);
 
 pub mod alloc;
 pub mod bus;
@@ -44,6 +57,7 @@ mod iter;
 pub mod namespace;
 pub mod personality;
 pub mod region;
+pub mod rules;
 pub mod size;
 pub mod types;
 mod uuid;

@@ -11,11 +11,12 @@ use std::ptr::NonNull;
 
 object!(
     /// A namespace: a contiguous extent of a region with a personality.
-    Namespace, Namespaces, pmem_sys::ndctl_namespace
+    Namespace, Namespaces, ndctl_sys::ndctl_namespace
 );
 
 /// Everything `ndctl list -N -v` prints about a namespace, read at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NamespaceInfo {
     /// Device name, e.g. `namespace0.1`.
     pub dev: String,
@@ -56,7 +57,12 @@ pub struct NamespaceInfo {
 }
 
 /// A request for a new namespace; see [`Context::create_namespace`].
+///
+/// Made with [`NamespaceSpec::new`] or [`NamespaceSpec::filling`] and the
+/// builder methods; the fields stay readable and writable, and new optional
+/// fields may be added (`#[non_exhaustive]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NamespaceSpec {
     /// The region to carve it from (`region0` or `0`).
     pub region: String,
@@ -64,7 +70,7 @@ pub struct NamespaceSpec {
     pub mode: Mode,
     /// Raw capacity to take from the region; `None` takes the largest free extent.
     pub size: Option<Size>,
-    /// A name (up to 63 bytes).
+    /// A name (up to [`MAX_NAME_LEN`](crate::rules::MAX_NAME_LEN) bytes).
     pub name: Option<String>,
     /// Mapping alignment (fsdax and devdax; default 2 MiB).
     pub align: Option<Size>,
@@ -72,8 +78,9 @@ pub struct NamespaceSpec {
     pub map: Option<MapLocation>,
     /// Sector size (default: 4096 for sector, the kernel's otherwise).
     pub sector_size: Option<u32>,
-    #[doc(hidden)]
-    /// Test hook: fail the create sequence after this many steps, to prove the rollback.
+    /// Fault injection (feature `fault-injection`, for tests of the rollback):
+    /// fail the create sequence after this many of its steps.
+    #[cfg(feature = "fault-injection")]
     pub fail_after_step: Option<u32>,
 }
 
@@ -81,13 +88,22 @@ impl NamespaceSpec {
     /// A request for `size` bytes of raw capacity from `region` in `mode`.
     pub fn new(region: impl Into<String>, mode: Mode, size: Size) -> Self {
         NamespaceSpec {
+            size: Some(size),
+            ..NamespaceSpec::filling(region, mode)
+        }
+    }
+
+    /// A request for the largest free extent of `region` in `mode`.
+    pub fn filling(region: impl Into<String>, mode: Mode) -> Self {
+        NamespaceSpec {
             region: region.into(),
             mode,
-            size: Some(size),
+            size: None,
             name: None,
             align: None,
             map: None,
             sector_size: None,
+            #[cfg(feature = "fault-injection")]
             fail_after_step: None,
         }
     }
@@ -97,6 +113,50 @@ impl NamespaceSpec {
         self.name = Some(name.into());
         self
     }
+
+    /// Sets the mapping alignment (fsdax and devdax).
+    pub fn align(mut self, align: Size) -> Self {
+        self.align = Some(align);
+        self
+    }
+
+    /// Sets where the page map lives (fsdax and devdax).
+    pub fn map(mut self, map: MapLocation) -> Self {
+        self.map = Some(map);
+        self
+    }
+
+    /// Sets the sector size.
+    pub fn sector_size(mut self, bytes: u32) -> Self {
+        self.sector_size = Some(bytes);
+        self
+    }
+
+    /// Fault injection: the create sequence fails after `steps` of its steps,
+    /// so a test can prove every partial state is rolled back.
+    #[cfg(feature = "fault-injection")]
+    pub fn fail_after_step(mut self, steps: u32) -> Self {
+        self.fail_after_step = Some(steps);
+        self
+    }
+
+    /// Whether the create sequence is to fail at step `step` (1-based).
+    fn fails_at(&self, step: u32) -> bool {
+        #[cfg(feature = "fault-injection")]
+        {
+            self.fail_after_step.is_some_and(|f| step > f)
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            let _ = step;
+            false
+        }
+    }
+}
+
+/// The refusal to set up a namespace in a mode this crate does not know.
+fn unknown_mode(object: &str, mode: Mode) -> Error {
+    Error::invalid(object, format!("cannot create a namespace of mode {mode}"))
 }
 
 fn uuid_of(get: impl FnOnce(*mut u8)) -> Option<String> {
@@ -109,101 +169,105 @@ impl<'ctx> Namespace<'ctx> {
     /// The device name, e.g. `namespace0.1`.
     pub fn name(&self) -> String {
         // SAFETY: the namespace is alive for 'ctx; libndctl owns the string.
-        unsafe { string(pmem_sys::ndctl_namespace_get_devname(self.ptr())) }.unwrap_or_default()
+        unsafe { string(ndctl_sys::ndctl_namespace_get_devname(self.ptr())) }.unwrap_or_default()
     }
 
     /// The kernel's id within its region (the `M` of `namespaceN.M`).
     pub fn id(&self) -> u32 {
         // SAFETY: the namespace is alive for 'ctx.
-        unsafe { pmem_sys::ndctl_namespace_get_id(self.ptr()) }
+        unsafe { ndctl_sys::ndctl_namespace_get_id(self.ptr()) }
     }
 
     /// Raw capacity, bytes (0 for an idle seed).
     pub fn size(&self) -> u64 {
         // SAFETY: as above.
-        unsafe { pmem_sys::ndctl_namespace_get_size(self.ptr()) }
+        unsafe { ndctl_sys::ndctl_namespace_get_size(self.ptr()) }
     }
 
-    /// The personality; an unknown or negative kernel value is an error.
+    /// The personality. A mode this crate does not know (libndctl's
+    /// `NDCTL_NS_MODE_UNKNOWN`, or a newer one) is [`Mode::Unknown`]; a negative
+    /// value (an errno from libndctl) is an error.
     pub fn mode(&self) -> Result<Mode> {
         // SAFETY: as above.
-        let m = unsafe { pmem_sys::ndctl_namespace_get_mode(self.ptr()) };
+        let m = unsafe { ndctl_sys::ndctl_namespace_get_mode(self.ptr()) };
         match m {
-            pmem_sys::NDCTL_NS_MODE_FSDAX => Ok(Mode::Fsdax),
-            pmem_sys::NDCTL_NS_MODE_DEVDAX => Ok(Mode::Devdax),
-            pmem_sys::NDCTL_NS_MODE_SECTOR => Ok(Mode::Sector),
-            pmem_sys::NDCTL_NS_MODE_RAW => Ok(Mode::Raw),
-            other => Err(Error::invalid(
-                self.name(),
-                format!("the kernel reports an unknown mode ({})", other as i32),
-            )),
+            ndctl_sys::NDCTL_NS_MODE_FSDAX => Ok(Mode::Fsdax),
+            ndctl_sys::NDCTL_NS_MODE_DEVDAX => Ok(Mode::Devdax),
+            ndctl_sys::NDCTL_NS_MODE_SECTOR => Ok(Mode::Sector),
+            ndctl_sys::NDCTL_NS_MODE_RAW => Ok(Mode::Raw),
+            other if (other as i32) < 0 => Err(Error::Io {
+                object: self.name(),
+                op: "ndctl_namespace_get_mode".into(),
+                errno: -(other as i32),
+            }),
+            other => Ok(Mode::Unknown(other)),
         }
     }
 
     /// Whether the namespace or its personality is enabled.
     pub fn is_active(&self) -> bool {
         // SAFETY: as above.
-        unsafe { pmem_sys::ndctl_namespace_is_active(self.ptr()) }
+        unsafe { ndctl_sys::ndctl_namespace_is_active(self.ptr()) }
     }
 
     /// Whether it is an unconfigured seed (free to be set up).
     pub fn is_idle(&self) -> bool {
         // SAFETY: as above.
-        unsafe { pmem_sys::ndctl_namespace_is_configuration_idle(self.ptr()) == 1 }
+        unsafe { ndctl_sys::ndctl_namespace_is_configuration_idle(self.ptr()) == 1 }
     }
 
     /// Whether this is a label-less ("io") namespace.
     pub fn is_label_less(&self) -> bool {
         // SAFETY: as above.
         unsafe {
-            pmem_sys::ndctl_namespace_get_type(self.ptr()) == pmem_sys::ND_DEVICE_NAMESPACE_IO
+            ndctl_sys::ndctl_namespace_get_type(self.ptr()) == ndctl_sys::ND_DEVICE_NAMESPACE_IO
         }
     }
 
     /// Physical start address, when readable (root only).
     pub fn resource(&self) -> Option<u64> {
         // SAFETY: as above.
-        let r = unsafe { pmem_sys::ndctl_namespace_get_resource(self.ptr()) };
+        let r = unsafe { ndctl_sys::ndctl_namespace_get_resource(self.ptr()) };
         (r != u64::MAX).then_some(r)
     }
 
     /// The alternative name given at creation.
     pub fn alt_name(&self) -> Option<String> {
         // SAFETY: as above.
-        unsafe { string(pmem_sys::ndctl_namespace_get_alt_name(self.ptr())) }
+        unsafe { string(ndctl_sys::ndctl_namespace_get_alt_name(self.ptr())) }
             .filter(|s| !s.is_empty())
     }
 
     /// The fsdax personality, when the namespace has one.
     pub fn pfn(&self) -> Option<Pfn<'ctx>> {
         // SAFETY: the namespace is alive; its personality, if any, too.
-        NonNull::new(unsafe { pmem_sys::ndctl_namespace_get_pfn(self.ptr()) }).map(Pfn::from_raw)
+        NonNull::new(unsafe { ndctl_sys::ndctl_namespace_get_pfn(self.ptr()) }).map(Pfn::from_raw)
     }
 
     /// The devdax personality, when the namespace has one.
     pub fn dax(&self) -> Option<Dax<'ctx>> {
         // SAFETY: as above.
-        NonNull::new(unsafe { pmem_sys::ndctl_namespace_get_dax(self.ptr()) }).map(Dax::from_raw)
+        NonNull::new(unsafe { ndctl_sys::ndctl_namespace_get_dax(self.ptr()) }).map(Dax::from_raw)
     }
 
     /// The sector personality, when the namespace has one.
     pub fn btt(&self) -> Option<Btt<'ctx>> {
         // SAFETY: as above.
-        NonNull::new(unsafe { pmem_sys::ndctl_namespace_get_btt(self.ptr()) }).map(Btt::from_raw)
+        NonNull::new(unsafe { ndctl_sys::ndctl_namespace_get_btt(self.ptr()) }).map(Btt::from_raw)
     }
 
     fn own_block_device(&self) -> Option<String> {
         // SAFETY: the namespace is alive; libndctl owns the string.
-        unsafe { string(pmem_sys::ndctl_namespace_get_block_device(self.ptr())) }
+        unsafe { string(ndctl_sys::ndctl_namespace_get_block_device(self.ptr())) }
             .filter(|s| !s.is_empty())
     }
 
     fn sector_sizes(&self) -> Vec<u32> {
         // SAFETY: the namespace is alive; indices are below the reported count.
         unsafe {
-            let n = pmem_sys::ndctl_namespace_get_num_sector_sizes(self.ptr());
+            let n = ndctl_sys::ndctl_namespace_get_num_sector_sizes(self.ptr());
             (0..n)
-                .map(|i| pmem_sys::ndctl_namespace_get_supported_sector_size(self.ptr(), i))
+                .map(|i| ndctl_sys::ndctl_namespace_get_supported_sector_size(self.ptr(), i))
                 .collect()
         }
     }
@@ -215,14 +279,14 @@ impl<'ctx> Namespace<'ctx> {
         let (btt, pfn, dax) = (self.btt(), self.pfn(), self.dax());
         let raw_uuid = uuid_of(|u| {
             // SAFETY: the namespace is alive; `u` points to the 16 bytes libndctl writes.
-            unsafe { pmem_sys::ndctl_namespace_get_uuid(p, u) }
+            unsafe { ndctl_sys::ndctl_namespace_get_uuid(p, u) }
         });
         let mut info = NamespaceInfo {
             dev: self.name(),
             // SAFETY: the namespace's region is alive with it.
             region: unsafe {
-                string(pmem_sys::ndctl_region_get_devname(
-                    pmem_sys::ndctl_namespace_get_region(p),
+                string(ndctl_sys::ndctl_region_get_devname(
+                    ndctl_sys::ndctl_namespace_get_region(p),
                 ))
             }
             .unwrap_or_default(),
@@ -239,9 +303,9 @@ impl<'ctx> Namespace<'ctx> {
             chardev: None,
             name: self.alt_name(),
             // SAFETY: as above.
-            numa_node: u32::try_from(unsafe { pmem_sys::ndctl_namespace_get_numa_node(p) }).ok(),
+            numa_node: u32::try_from(unsafe { ndctl_sys::ndctl_namespace_get_numa_node(p) }).ok(),
             // SAFETY: as above.
-            target_node: u32::try_from(unsafe { pmem_sys::ndctl_namespace_get_target_node(p) })
+            target_node: u32::try_from(unsafe { ndctl_sys::ndctl_namespace_get_target_node(p) })
                 .ok(),
             active: self.is_active(),
             idle: self.is_idle(),
@@ -284,14 +348,14 @@ impl<'ctx> Namespace<'ctx> {
             if !self.is_label_less() {
                 let mut u = [0u8; 16];
                 // SAFETY: `u` is the 16-byte uuid_t libndctl writes.
-                unsafe { pmem_sys::ndctl_namespace_get_uuid(p, u.as_mut_ptr()) };
+                unsafe { ndctl_sys::ndctl_namespace_get_uuid(p, u.as_mut_ptr()) };
                 info.uuid = Some(crate::uuid::format(&u));
             }
             info.blockdev = self.own_block_device();
         }
         if btt.is_none() && dax.is_none() {
             // SAFETY: the namespace is alive.
-            let s = unsafe { pmem_sys::ndctl_namespace_get_sector_size(p) };
+            let s = unsafe { ndctl_sys::ndctl_namespace_get_sector_size(p) };
             info.sector_size = Some(if s == 0 || s == u32::MAX { 512 } else { s });
         }
         Ok(info)
@@ -323,7 +387,7 @@ impl<'ctx> Namespace<'ctx> {
         let mut step = 0u32;
         let mut next = |what: &str| -> Result<()> {
             step += 1;
-            if spec.fail_after_step.is_some_and(|f| step > f) {
+            if spec.fails_at(step) {
                 return Err(Error::Io {
                     object: n.clone(),
                     op: format!("{what} (injected failure)"),
@@ -336,7 +400,7 @@ impl<'ctx> Namespace<'ctx> {
         next("set uuid")?;
         // SAFETY: the seed is alive and idle; the setter copies the 16 bytes.
         check(&n, "set uuid", unsafe {
-            pmem_sys::ndctl_namespace_set_uuid(p, uuid.as_mut_ptr())
+            ndctl_sys::ndctl_namespace_set_uuid(p, uuid.as_mut_ptr())
         })?;
         if let Some(name) = &spec.name {
             next("set name")?;
@@ -344,12 +408,12 @@ impl<'ctx> Namespace<'ctx> {
                 .map_err(|_| Error::invalid(&spec.region, "namespace name contains a NUL byte"))?;
             // SAFETY: `c` is a NUL-terminated string alive across the call.
             check(&n, "set name", unsafe {
-                pmem_sys::ndctl_namespace_set_alt_name(p, c.as_ptr())
+                ndctl_sys::ndctl_namespace_set_alt_name(p, c.as_ptr())
             })?;
         }
         next("set size")?;
         // SAFETY: the seed is alive; the kernel allocates the extent.
-        let rc = unsafe { pmem_sys::ndctl_namespace_set_size(p, plan.size) };
+        let rc = unsafe { ndctl_sys::ndctl_namespace_set_size(p, plan.size) };
         if rc == -libc::ENOSPC {
             return Err(Error::NoSpace {
                 object: region.name(),
@@ -363,7 +427,7 @@ impl<'ctx> Namespace<'ctx> {
                 next("set sector size")?;
                 // SAFETY: the namespace is alive; the size is one it lists.
                 check(&n, "set sector size", unsafe {
-                    pmem_sys::ndctl_namespace_set_sector_size(p, s)
+                    ndctl_sys::ndctl_namespace_set_sector_size(p, s)
                 })?;
             } else if spec.mode != Mode::Sector && s != 512 {
                 return Err(Error::invalid(
@@ -374,38 +438,42 @@ impl<'ctx> Namespace<'ctx> {
         }
         next("set mode")?;
         let raw_mode = match spec.mode {
-            Mode::Fsdax => pmem_sys::NDCTL_NS_MODE_FSDAX,
-            Mode::Devdax => pmem_sys::NDCTL_NS_MODE_DEVDAX,
-            Mode::Sector => pmem_sys::NDCTL_NS_MODE_SECTOR,
-            Mode::Raw => pmem_sys::NDCTL_NS_MODE_RAW,
+            Mode::Fsdax => ndctl_sys::NDCTL_NS_MODE_FSDAX,
+            Mode::Devdax => ndctl_sys::NDCTL_NS_MODE_DEVDAX,
+            Mode::Sector => ndctl_sys::NDCTL_NS_MODE_SECTOR,
+            Mode::Raw => ndctl_sys::NDCTL_NS_MODE_RAW,
+            Mode::Unknown(_) => return Err(unknown_mode(&n, spec.mode)),
         };
         // SAFETY: the namespace is alive. Older kernels lack the attribute,
         // as ndctl notes, so the result is advisory.
-        unsafe { pmem_sys::ndctl_namespace_set_enforce_mode(p, raw_mode) };
+        unsafe { ndctl_sys::ndctl_namespace_set_enforce_mode(p, raw_mode) };
         let personality_uuid = crate::uuid::new_v4()?;
         let map = plan.map.unwrap_or(MapLocation::Dev);
         next("enable")?;
         match spec.mode {
             Mode::Fsdax => seed(region.name(), "pfn", || {
                 // SAFETY: the region is alive; its pfn seed is on its pfn list.
-                NonNull::new(unsafe { pmem_sys::ndctl_region_get_pfn_seed(region.ptr()) })
+                NonNull::new(unsafe { ndctl_sys::ndctl_region_get_pfn_seed(region.ptr()) })
                     .map(Pfn::from_raw)
             })?
             .setup(self, &personality_uuid, map, plan.align),
             Mode::Devdax => seed(region.name(), "dax", || {
                 // SAFETY: as above, for the dax seed.
-                NonNull::new(unsafe { pmem_sys::ndctl_region_get_dax_seed(region.ptr()) })
+                NonNull::new(unsafe { ndctl_sys::ndctl_region_get_dax_seed(region.ptr()) })
                     .map(Dax::from_raw)
             })?
             .setup(self, &personality_uuid, map, plan.align),
             Mode::Sector => seed(region.name(), "btt", || {
                 // SAFETY: as above, for the btt seed.
-                NonNull::new(unsafe { pmem_sys::ndctl_region_get_btt_seed(region.ptr()) })
+                NonNull::new(unsafe { ndctl_sys::ndctl_region_get_btt_seed(region.ptr()) })
                     .map(Btt::from_raw)
             })?
             .setup(self, &personality_uuid, plan.sector_size.unwrap_or(4096)),
             // SAFETY: the namespace is alive and configured.
-            Mode::Raw => check(&n, "enable", unsafe { pmem_sys::ndctl_namespace_enable(p) }),
+            Mode::Raw => check(&n, "enable", unsafe {
+                ndctl_sys::ndctl_namespace_enable(p)
+            }),
+            Mode::Unknown(_) => Err(unknown_mode(&n, spec.mode)),
         }
     }
 }
@@ -421,13 +489,13 @@ fn seed<T>(region: String, kind: &str, get: impl FnOnce() -> Option<T>) -> Resul
 /// Reads what validation needs from a live region.
 fn rules(region: &crate::Region<'_>) -> RegionRules {
     // SAFETY: the region is alive; seeds are on its lists.
-    let pfn = NonNull::new(unsafe { pmem_sys::ndctl_region_get_pfn_seed(region.ptr()) })
+    let pfn = NonNull::new(unsafe { ndctl_sys::ndctl_region_get_pfn_seed(region.ptr()) })
         .map(Pfn::from_raw);
     // SAFETY: as above.
-    let dax = NonNull::new(unsafe { pmem_sys::ndctl_region_get_dax_seed(region.ptr()) })
+    let dax = NonNull::new(unsafe { ndctl_sys::ndctl_region_get_dax_seed(region.ptr()) })
         .map(Dax::from_raw);
     // SAFETY: as above.
-    let btt = NonNull::new(unsafe { pmem_sys::ndctl_region_get_btt_seed(region.ptr()) })
+    let btt = NonNull::new(unsafe { ndctl_sys::ndctl_region_get_btt_seed(region.ptr()) })
         .map(Btt::from_raw);
     let mut aligns = pfn.map(|p| p.supported_alignments()).unwrap_or_default();
     aligns.extend(dax.map(|d| d.supported_alignments()).unwrap_or_default());
@@ -499,17 +567,17 @@ fn rollback(ns: &Namespace<'_>) {
     // delete below (which frees it) nothing touches `ns` again.
     unsafe {
         if let Some(pfn) = ns.pfn() {
-            pmem_sys::ndctl_pfn_set_namespace(pfn.ptr(), std::ptr::null_mut());
+            ndctl_sys::ndctl_pfn_set_namespace(pfn.ptr(), std::ptr::null_mut());
         }
         if let Some(dax) = ns.dax() {
-            pmem_sys::ndctl_dax_set_namespace(dax.ptr(), std::ptr::null_mut());
+            ndctl_sys::ndctl_dax_set_namespace(dax.ptr(), std::ptr::null_mut());
         }
         if let Some(btt) = ns.btt() {
-            pmem_sys::ndctl_btt_set_namespace(btt.ptr(), std::ptr::null_mut());
+            ndctl_sys::ndctl_btt_set_namespace(btt.ptr(), std::ptr::null_mut());
         }
-        pmem_sys::ndctl_namespace_disable(p);
-        pmem_sys::ndctl_namespace_set_enforce_mode(p, pmem_sys::NDCTL_NS_MODE_RAW);
-        pmem_sys::ndctl_namespace_delete(p);
+        ndctl_sys::ndctl_namespace_disable(p);
+        ndctl_sys::ndctl_namespace_set_enforce_mode(p, ndctl_sys::NDCTL_NS_MODE_RAW);
+        ndctl_sys::ndctl_namespace_delete(p);
     }
 }
 
@@ -533,7 +601,7 @@ pub(crate) fn destroy(ctx: &mut Context, ident: &str, force: bool) -> Result<()>
     // SAFETY: we hold &mut Context: the personality objects this frees have
     // no other wrapper. disable_safe opens the block device O_EXCL first and
     // refuses with -EBUSY when it is in use.
-    let rc = unsafe { pmem_sys::ndctl_namespace_disable_safe(p) };
+    let rc = unsafe { ndctl_sys::ndctl_namespace_disable_safe(p) };
     if rc == -libc::EBUSY {
         return Err(Error::Busy {
             object: name,
@@ -542,12 +610,12 @@ pub(crate) fn destroy(ctx: &mut Context, ident: &str, force: bool) -> Result<()>
     }
     check(&name, "disable", rc)?;
     // SAFETY: the namespace is alive and disabled.
-    unsafe { pmem_sys::ndctl_namespace_set_enforce_mode(p, pmem_sys::NDCTL_NS_MODE_RAW) };
+    unsafe { ndctl_sys::ndctl_namespace_set_enforce_mode(p, ndctl_sys::NDCTL_NS_MODE_RAW) };
     zero_info_block(&ns)?;
     if !ns.is_label_less() {
         // SAFETY: the namespace is disabled; delete frees it and `ns` is not used after.
         check(&name, "delete", unsafe {
-            pmem_sys::ndctl_namespace_delete(p)
+            ndctl_sys::ndctl_namespace_delete(p)
         })?;
     }
     Ok(())
@@ -564,9 +632,9 @@ fn zero_info_block(ns: &Namespace<'_>) -> Result<()> {
         return Ok(());
     }
     // SAFETY: the namespace is alive and disabled; raw mode only changes how it binds.
-    unsafe { pmem_sys::ndctl_namespace_set_raw_mode(p, 1) };
+    unsafe { ndctl_sys::ndctl_namespace_set_raw_mode(p, 1) };
     // SAFETY: as above.
-    let rc = unsafe { pmem_sys::ndctl_namespace_enable(p) };
+    let rc = unsafe { ndctl_sys::ndctl_namespace_enable(p) };
     let result = (|| {
         check(&name, "enable in raw mode to clear the info block", rc)?;
         let bdev = ns.own_block_device().ok_or_else(|| Error::NotFound {
@@ -598,8 +666,8 @@ fn zero_info_block(ns: &Namespace<'_>) -> Result<()> {
     // SAFETY: the namespace is alive; back to normal mode, then disabled
     // (invalidate frees no wrapper we still use: we hold &mut Context).
     unsafe {
-        pmem_sys::ndctl_namespace_set_raw_mode(p, 0);
-        pmem_sys::ndctl_namespace_disable_invalidate(p);
+        ndctl_sys::ndctl_namespace_set_raw_mode(p, 0);
+        ndctl_sys::ndctl_namespace_disable_invalidate(p);
     }
     result
 }

@@ -6,19 +6,20 @@ use crate::types::MapLocation;
 
 object!(
     /// A pfn device: gives an fsdax namespace its `struct page` map (`pfn0.1`).
-    Pfn, Pfns, pmem_sys::ndctl_pfn
+    Pfn, Pfns, ndctl_sys::ndctl_pfn
 );
 object!(
     /// A dax device: turns a namespace into device-dax (`dax0.1`).
-    Dax, Daxes, pmem_sys::ndctl_dax
+    Dax, Daxes, ndctl_sys::ndctl_dax
 );
 object!(
     /// A btt device: gives a sector-mode namespace atomic sector updates (`btt0.1`).
-    Btt, Btts, pmem_sys::ndctl_btt
+    Btt, Btts, ndctl_sys::ndctl_btt
 );
 
 /// A device-dax region (libdaxctl's view of a devdax namespace).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DaxRegionInfo {
     /// The daxctl region id.
     pub id: i32,
@@ -34,6 +35,7 @@ pub struct DaxRegionInfo {
 
 /// One device-dax instance (`/dev/daxX.Y`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DaxDeviceInfo {
     /// Character device name, e.g. `dax0.1`.
     pub chardev: String,
@@ -49,18 +51,18 @@ pub struct DaxDeviceInfo {
     pub enabled: bool,
 }
 
-fn location(loc: pmem_sys::ndctl_pfn_loc) -> Option<MapLocation> {
+fn location(loc: ndctl_sys::ndctl_pfn_loc) -> Option<MapLocation> {
     match loc {
-        pmem_sys::NDCTL_PFN_LOC_RAM => Some(MapLocation::Mem),
-        pmem_sys::NDCTL_PFN_LOC_PMEM => Some(MapLocation::Dev),
+        ndctl_sys::NDCTL_PFN_LOC_RAM => Some(MapLocation::Mem),
+        ndctl_sys::NDCTL_PFN_LOC_PMEM => Some(MapLocation::Dev),
         _ => None,
     }
 }
 
-fn raw_location(loc: MapLocation) -> pmem_sys::ndctl_pfn_loc {
+fn raw_location(loc: MapLocation) -> ndctl_sys::ndctl_pfn_loc {
     match loc {
-        MapLocation::Mem => pmem_sys::NDCTL_PFN_LOC_RAM,
-        MapLocation::Dev => pmem_sys::NDCTL_PFN_LOC_PMEM,
+        MapLocation::Mem => ndctl_sys::NDCTL_PFN_LOC_RAM,
+        MapLocation::Dev => ndctl_sys::NDCTL_PFN_LOC_PMEM,
     }
 }
 
@@ -77,30 +79,30 @@ impl<'ctx> Pfn<'ctx> {
     /// The device name, e.g. `pfn0.1`.
     pub fn name(&self) -> String {
         // SAFETY: the pfn is alive for 'ctx; libndctl owns the string.
-        unsafe { string(pmem_sys::ndctl_pfn_get_devname(self.ptr())) }.unwrap_or_default()
+        unsafe { string(ndctl_sys::ndctl_pfn_get_devname(self.ptr())) }.unwrap_or_default()
     }
     /// Usable size after the metadata reservation, bytes.
     pub fn size(&self) -> u64 {
         // SAFETY: the pfn is alive for 'ctx.
-        unsafe { pmem_sys::ndctl_pfn_get_size(self.ptr()) }
+        unsafe { ndctl_sys::ndctl_pfn_get_size(self.ptr()) }
     }
     /// Where the page map lives.
     pub fn location(&self) -> Option<MapLocation> {
         // SAFETY: as above.
-        location(unsafe { pmem_sys::ndctl_pfn_get_location(self.ptr()) })
+        location(unsafe { ndctl_sys::ndctl_pfn_get_location(self.ptr()) })
     }
     /// Mapping alignment, bytes.
     pub fn align(&self) -> u64 {
         // SAFETY: as above.
-        unsafe { pmem_sys::ndctl_pfn_get_align(self.ptr()) }
+        unsafe { ndctl_sys::ndctl_pfn_get_align(self.ptr()) }
     }
     /// Alignments the kernel supports for this device.
     pub fn supported_alignments(&self) -> Vec<u64> {
         // SAFETY: as above; indices are below the reported count.
         unsafe {
-            let n = pmem_sys::ndctl_pfn_get_num_alignments(self.ptr());
+            let n = ndctl_sys::ndctl_pfn_get_num_alignments(self.ptr());
             (0..n)
-                .map(|i| pmem_sys::ndctl_pfn_get_supported_alignment(self.ptr(), i))
+                .map(|i| ndctl_sys::ndctl_pfn_get_supported_alignment(self.ptr(), i))
                 .collect()
         }
     }
@@ -108,13 +110,13 @@ impl<'ctx> Pfn<'ctx> {
     pub fn uuid(&self) -> [u8; 16] {
         let mut u = [0u8; 16];
         // SAFETY: `u` is the 16-byte uuid_t libndctl writes.
-        unsafe { pmem_sys::ndctl_pfn_get_uuid(self.ptr(), u.as_mut_ptr()) };
+        unsafe { ndctl_sys::ndctl_pfn_get_uuid(self.ptr(), u.as_mut_ptr()) };
         u
     }
     /// The block device, e.g. `pmem0.1`, when enabled.
     pub fn block_device(&self) -> Option<String> {
         // SAFETY: as above.
-        unsafe { string(pmem_sys::ndctl_pfn_get_block_device(self.ptr())) }
+        unsafe { string(ndctl_sys::ndctl_pfn_get_block_device(self.ptr())) }
             .filter(|s| !s.is_empty())
     }
     /// Configures this (seed) pfn for `ns` and enables it.
@@ -132,26 +134,26 @@ impl<'ctx> Pfn<'ctx> {
             check(
                 &n,
                 "set uuid",
-                pmem_sys::ndctl_pfn_set_uuid(p, { *uuid }.as_mut_ptr()),
+                ndctl_sys::ndctl_pfn_set_uuid(p, { *uuid }.as_mut_ptr()),
             )?;
             check(
                 &n,
                 "set location",
-                pmem_sys::ndctl_pfn_set_location(p, raw_location(loc)),
+                ndctl_sys::ndctl_pfn_set_location(p, raw_location(loc)),
             )?;
-            if pmem_sys::ndctl_pfn_has_align(p) != 0 {
+            if ndctl_sys::ndctl_pfn_has_align(p) != 0 {
                 check(
                     &n,
                     "set align",
-                    pmem_sys::ndctl_pfn_set_align(p, align as _),
+                    ndctl_sys::ndctl_pfn_set_align(p, align as _),
                 )?;
             }
             check(
                 &n,
                 "set namespace",
-                pmem_sys::ndctl_pfn_set_namespace(p, ns.ptr()),
+                ndctl_sys::ndctl_pfn_set_namespace(p, ns.ptr()),
             )?;
-            check(&n, "enable", pmem_sys::ndctl_pfn_enable(p))
+            check(&n, "enable", ndctl_sys::ndctl_pfn_enable(p))
         }
     }
 }
@@ -160,30 +162,30 @@ impl<'ctx> Dax<'ctx> {
     /// The device name, e.g. `dax0.1`.
     pub fn name(&self) -> String {
         // SAFETY: the dax is alive for 'ctx; libndctl owns the string.
-        unsafe { string(pmem_sys::ndctl_dax_get_devname(self.ptr())) }.unwrap_or_default()
+        unsafe { string(ndctl_sys::ndctl_dax_get_devname(self.ptr())) }.unwrap_or_default()
     }
     /// Usable size after the metadata reservation, bytes.
     pub fn size(&self) -> u64 {
         // SAFETY: the dax is alive for 'ctx.
-        unsafe { pmem_sys::ndctl_dax_get_size(self.ptr()) }
+        unsafe { ndctl_sys::ndctl_dax_get_size(self.ptr()) }
     }
     /// Where the page map lives.
     pub fn location(&self) -> Option<MapLocation> {
         // SAFETY: as above.
-        location(unsafe { pmem_sys::ndctl_dax_get_location(self.ptr()) })
+        location(unsafe { ndctl_sys::ndctl_dax_get_location(self.ptr()) })
     }
     /// Mapping alignment, bytes.
     pub fn align(&self) -> u64 {
         // SAFETY: as above.
-        unsafe { pmem_sys::ndctl_dax_get_align(self.ptr()) }
+        unsafe { ndctl_sys::ndctl_dax_get_align(self.ptr()) }
     }
     /// Alignments the kernel supports for this device.
     pub fn supported_alignments(&self) -> Vec<u64> {
         // SAFETY: as above; indices are below the reported count.
         unsafe {
-            let n = pmem_sys::ndctl_dax_get_num_alignments(self.ptr());
+            let n = ndctl_sys::ndctl_dax_get_num_alignments(self.ptr());
             (0..n)
-                .map(|i| pmem_sys::ndctl_dax_get_supported_alignment(self.ptr(), i))
+                .map(|i| ndctl_sys::ndctl_dax_get_supported_alignment(self.ptr(), i))
                 .collect()
         }
     }
@@ -191,7 +193,7 @@ impl<'ctx> Dax<'ctx> {
     pub fn uuid(&self) -> [u8; 16] {
         let mut u = [0u8; 16];
         // SAFETY: `u` is the 16-byte uuid_t libndctl writes.
-        unsafe { pmem_sys::ndctl_dax_get_uuid(self.ptr(), u.as_mut_ptr()) };
+        unsafe { ndctl_sys::ndctl_dax_get_uuid(self.ptr(), u.as_mut_ptr()) };
         u
     }
     /// The character device, e.g. `dax0.1` (from libdaxctl), when enabled.
@@ -199,15 +201,15 @@ impl<'ctx> Dax<'ctx> {
         // SAFETY: the dax is alive; its daxctl region and devices are owned
         // by the daxctl context embedded in the ndctl context.
         unsafe {
-            let region = pmem_sys::ndctl_dax_get_daxctl_region(self.ptr());
+            let region = ndctl_sys::ndctl_dax_get_daxctl_region(self.ptr());
             if region.is_null() {
                 return None;
             }
-            let dev = pmem_sys::daxctl_dev_get_first(region);
+            let dev = ndctl_sys::daxctl_dev_get_first(region);
             if dev.is_null() {
                 return None;
             }
-            string(pmem_sys::daxctl_dev_get_devname(dev))
+            string(ndctl_sys::daxctl_dev_get_devname(dev))
         }
     }
     /// The device-dax region and its devices, as libdaxctl reports them.
@@ -215,29 +217,29 @@ impl<'ctx> Dax<'ctx> {
         // SAFETY: the dax is alive; its daxctl region and devices are owned by
         // the daxctl context embedded in the ndctl context, alive for 'ctx.
         unsafe {
-            let region = pmem_sys::ndctl_dax_get_daxctl_region(self.ptr());
+            let region = ndctl_sys::ndctl_dax_get_daxctl_region(self.ptr());
             if region.is_null() {
                 return None;
             }
             let mut devices = Vec::new();
-            let mut dev = pmem_sys::daxctl_dev_get_first(region);
+            let mut dev = ndctl_sys::daxctl_dev_get_first(region);
             while !dev.is_null() {
                 devices.push(DaxDeviceInfo {
-                    chardev: string(pmem_sys::daxctl_dev_get_devname(dev)).unwrap_or_default(),
-                    size: pmem_sys::daxctl_dev_get_size(dev),
-                    target_node: u32::try_from(pmem_sys::daxctl_dev_get_target_node(dev)).ok(),
-                    align: Some(pmem_sys::daxctl_dev_get_align(dev)).filter(|a| *a > 0),
-                    system_ram: !pmem_sys::daxctl_dev_get_memory(dev).is_null(),
-                    enabled: pmem_sys::daxctl_dev_is_enabled(dev) == 1,
+                    chardev: string(ndctl_sys::daxctl_dev_get_devname(dev)).unwrap_or_default(),
+                    size: ndctl_sys::daxctl_dev_get_size(dev),
+                    target_node: u32::try_from(ndctl_sys::daxctl_dev_get_target_node(dev)).ok(),
+                    align: Some(ndctl_sys::daxctl_dev_get_align(dev)).filter(|a| *a > 0),
+                    system_ram: !ndctl_sys::daxctl_dev_get_memory(dev).is_null(),
+                    enabled: ndctl_sys::daxctl_dev_is_enabled(dev) == 1,
                 });
-                dev = pmem_sys::daxctl_dev_get_next(dev);
+                dev = ndctl_sys::daxctl_dev_get_next(dev);
             }
-            let align = pmem_sys::daxctl_region_get_align(region);
-            let size = pmem_sys::daxctl_region_get_size(region);
+            let align = ndctl_sys::daxctl_region_get_align(region);
+            let size = ndctl_sys::daxctl_region_get_size(region);
             Some(DaxRegionInfo {
-                id: pmem_sys::daxctl_region_get_id(region),
+                id: ndctl_sys::daxctl_region_get_id(region),
                 size: (size != u64::MAX).then_some(size),
-                available_size: pmem_sys::daxctl_region_get_available_size(region),
+                available_size: ndctl_sys::daxctl_region_get_available_size(region),
                 align: (align != std::os::raw::c_ulong::MAX).then_some(align),
                 devices,
             })
@@ -259,24 +261,24 @@ impl<'ctx> Dax<'ctx> {
             check(
                 &n,
                 "set uuid",
-                pmem_sys::ndctl_dax_set_uuid(p, { *uuid }.as_mut_ptr()),
+                ndctl_sys::ndctl_dax_set_uuid(p, { *uuid }.as_mut_ptr()),
             )?;
             check(
                 &n,
                 "set location",
-                pmem_sys::ndctl_dax_set_location(p, raw_location(loc)),
+                ndctl_sys::ndctl_dax_set_location(p, raw_location(loc)),
             )?;
             check(
                 &n,
                 "set align",
-                pmem_sys::ndctl_dax_set_align(p, align as _),
+                ndctl_sys::ndctl_dax_set_align(p, align as _),
             )?;
             check(
                 &n,
                 "set namespace",
-                pmem_sys::ndctl_dax_set_namespace(p, ns.ptr()),
+                ndctl_sys::ndctl_dax_set_namespace(p, ns.ptr()),
             )?;
-            check(&n, "enable", pmem_sys::ndctl_dax_enable(p))
+            check(&n, "enable", ndctl_sys::ndctl_dax_enable(p))
         }
     }
 }
@@ -285,25 +287,25 @@ impl<'ctx> Btt<'ctx> {
     /// The device name, e.g. `btt0.1`.
     pub fn name(&self) -> String {
         // SAFETY: the btt is alive for 'ctx; libndctl owns the string.
-        unsafe { string(pmem_sys::ndctl_btt_get_devname(self.ptr())) }.unwrap_or_default()
+        unsafe { string(ndctl_sys::ndctl_btt_get_devname(self.ptr())) }.unwrap_or_default()
     }
     /// Usable size after the BTT's metadata, bytes.
     pub fn size(&self) -> u64 {
         // SAFETY: the btt is alive for 'ctx.
-        unsafe { pmem_sys::ndctl_btt_get_size(self.ptr()) }
+        unsafe { ndctl_sys::ndctl_btt_get_size(self.ptr()) }
     }
     /// Logical sector size, bytes.
     pub fn sector_size(&self) -> u32 {
         // SAFETY: as above.
-        unsafe { pmem_sys::ndctl_btt_get_sector_size(self.ptr()) }
+        unsafe { ndctl_sys::ndctl_btt_get_sector_size(self.ptr()) }
     }
     /// Sector sizes the kernel supports for a BTT.
     pub fn supported_sector_sizes(&self) -> Vec<u32> {
         // SAFETY: as above; indices are below the reported count.
         unsafe {
-            let n = pmem_sys::ndctl_btt_get_num_sector_sizes(self.ptr());
+            let n = ndctl_sys::ndctl_btt_get_num_sector_sizes(self.ptr());
             (0..n)
-                .map(|i| pmem_sys::ndctl_btt_get_supported_sector_size(self.ptr(), i))
+                .map(|i| ndctl_sys::ndctl_btt_get_supported_sector_size(self.ptr(), i))
                 .collect()
         }
     }
@@ -311,13 +313,13 @@ impl<'ctx> Btt<'ctx> {
     pub fn uuid(&self) -> [u8; 16] {
         let mut u = [0u8; 16];
         // SAFETY: `u` is the 16-byte uuid_t libndctl writes.
-        unsafe { pmem_sys::ndctl_btt_get_uuid(self.ptr(), u.as_mut_ptr()) };
+        unsafe { ndctl_sys::ndctl_btt_get_uuid(self.ptr(), u.as_mut_ptr()) };
         u
     }
     /// The block device, e.g. `pmem0.1s`, when enabled.
     pub fn block_device(&self) -> Option<String> {
         // SAFETY: as above.
-        unsafe { string(pmem_sys::ndctl_btt_get_block_device(self.ptr())) }
+        unsafe { string(ndctl_sys::ndctl_btt_get_block_device(self.ptr())) }
             .filter(|s| !s.is_empty())
     }
     /// Configures this (seed) btt for `ns` and enables it.
@@ -334,19 +336,19 @@ impl<'ctx> Btt<'ctx> {
             check(
                 &n,
                 "set uuid",
-                pmem_sys::ndctl_btt_set_uuid(p, { *uuid }.as_mut_ptr()),
+                ndctl_sys::ndctl_btt_set_uuid(p, { *uuid }.as_mut_ptr()),
             )?;
             check(
                 &n,
                 "set sector size",
-                pmem_sys::ndctl_btt_set_sector_size(p, sector_size),
+                ndctl_sys::ndctl_btt_set_sector_size(p, sector_size),
             )?;
             check(
                 &n,
                 "set namespace",
-                pmem_sys::ndctl_btt_set_namespace(p, ns.ptr()),
+                ndctl_sys::ndctl_btt_set_namespace(p, ns.ptr()),
             )?;
-            check(&n, "enable", pmem_sys::ndctl_btt_enable(p))
+            check(&n, "enable", ndctl_sys::ndctl_btt_enable(p))
         }
     }
 }

@@ -10,11 +10,12 @@ use std::ptr::NonNull;
 
 object!(
     /// A region: an interleave set of DIMM capacity that namespaces are carved from.
-    Region, Regions, pmem_sys::ndctl_region
+    Region, Regions, ndctl_sys::ndctl_region
 );
 
 /// Where a write must reach before it is persistent (`persistence_domain`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PersistenceDomain {
     /// CPU caches are persistent (eADR): no flush needed, only fences.
     CpuCache,
@@ -55,65 +56,64 @@ impl<'ctx> Region<'ctx> {
     /// The device name, e.g. `region0`.
     pub fn name(&self) -> String {
         // SAFETY: the region is alive for 'ctx; the string is owned by libndctl.
-        unsafe { string(pmem_sys::ndctl_region_get_devname(self.ptr())) }.unwrap_or_default()
+        unsafe { string(ndctl_sys::ndctl_region_get_devname(self.ptr())) }.unwrap_or_default()
     }
 
     /// The kernel's id (the `N` of `regionN`).
     pub fn id(&self) -> u32 {
         // SAFETY: the region is alive for 'ctx.
-        unsafe { pmem_sys::ndctl_region_get_id(self.ptr()) }
+        unsafe { ndctl_sys::ndctl_region_get_id(self.ptr()) }
     }
 
     /// Total capacity, bytes.
     pub fn size(&self) -> u64 {
         // SAFETY: as above.
-        unsafe { pmem_sys::ndctl_region_get_size(self.ptr()) }
+        unsafe { ndctl_sys::ndctl_region_get_size(self.ptr()) }
     }
 
     /// Namespace size granularity (16 MiB by default), when the kernel reports it.
     pub fn align(&self) -> Option<u64> {
         // SAFETY: as above.
-        let a = unsafe { pmem_sys::ndctl_region_get_align(self.ptr()) };
+        let a = unsafe { ndctl_sys::ndctl_region_get_align(self.ptr()) };
         (a != std::os::raw::c_ulong::MAX).then_some(a)
     }
 
     /// Free capacity, in all holes together, bytes.
     pub fn available_size(&self) -> u64 {
         // SAFETY: as above.
-        unsafe { pmem_sys::ndctl_region_get_available_size(self.ptr()) }
+        unsafe { ndctl_sys::ndctl_region_get_available_size(self.ptr()) }
     }
 
     /// The largest contiguous hole, bytes, when the kernel reports it.
     pub fn max_available_extent(&self) -> Option<u64> {
         // SAFETY: as above.
-        let e = unsafe { pmem_sys::ndctl_region_get_max_available_extent(self.ptr()) };
+        let e = unsafe { ndctl_sys::ndctl_region_get_max_available_extent(self.ptr()) };
         (e != u64::MAX).then_some(e)
     }
 
     /// Physical start address, when readable (root only).
     pub fn resource(&self) -> Option<u64> {
         // SAFETY: as above.
-        let r = unsafe { pmem_sys::ndctl_region_get_resource(self.ptr()) };
+        let r = unsafe { ndctl_sys::ndctl_region_get_resource(self.ptr()) };
         (r != u64::MAX).then_some(r)
     }
 
     /// Number of DIMMs interleaved in the region.
     pub fn interleave_ways(&self) -> u32 {
         // SAFETY: as above.
-        unsafe { pmem_sys::ndctl_region_get_interleave_ways(self.ptr()) }
+        unsafe { ndctl_sys::ndctl_region_get_interleave_ways(self.ptr()) }
     }
 
-    /// The region type; an unknown kernel value is an error.
+    /// The region type; a type this crate does not know is [`RegionType::Unknown`].
     pub fn region_type(&self) -> Result<RegionType> {
         // SAFETY: as above.
-        match unsafe { pmem_sys::ndctl_region_get_type(self.ptr()) } {
-            pmem_sys::ND_DEVICE_REGION_PMEM => Ok(RegionType::Pmem),
-            pmem_sys::ND_DEVICE_REGION_BLK => Ok(RegionType::Blk),
-            t => Err(Error::invalid(
-                self.name(),
-                format!("unknown region type {t}"),
-            )),
-        }
+        Ok(
+            match unsafe { ndctl_sys::ndctl_region_get_type(self.ptr()) } {
+                ndctl_sys::ND_DEVICE_REGION_PMEM => RegionType::Pmem,
+                ndctl_sys::ND_DEVICE_REGION_BLK => RegionType::Blk,
+                t => RegionType::Unknown(t),
+            },
+        )
     }
 
     /// Whether the region's DIMMs carry namespace labels. A label-less region
@@ -121,39 +121,39 @@ impl<'ctx> Region<'ctx> {
     pub fn is_labelled(&self) -> bool {
         // SAFETY: as above.
         unsafe {
-            pmem_sys::ndctl_region_get_nstype(self.ptr()) == pmem_sys::ND_DEVICE_NAMESPACE_PMEM
+            ndctl_sys::ndctl_region_get_nstype(self.ptr()) == ndctl_sys::ND_DEVICE_NAMESPACE_PMEM
         }
     }
 
     /// The NUMA node, when the platform reports one.
     pub fn numa_node(&self) -> Option<u32> {
         // SAFETY: as above.
-        let n = unsafe { pmem_sys::ndctl_region_get_numa_node(self.ptr()) };
+        let n = unsafe { ndctl_sys::ndctl_region_get_numa_node(self.ptr()) };
         u32::try_from(n).ok()
     }
 
     /// The target (memory-only) NUMA node, when the platform reports one.
     pub fn target_node(&self) -> Option<u32> {
         // SAFETY: as above.
-        let n = unsafe { pmem_sys::ndctl_region_get_target_node(self.ptr()) };
+        let n = unsafe { ndctl_sys::ndctl_region_get_target_node(self.ptr()) };
         u32::try_from(n).ok()
     }
 
     /// The interleave-set cookie (`iset_id`), for labelled regions.
     pub fn iset_id(&self) -> Option<u64> {
         // SAFETY: as above; the interleave set is embedded in the region.
-        let iset = unsafe { pmem_sys::ndctl_region_get_interleave_set(self.ptr()) };
+        let iset = unsafe { ndctl_sys::ndctl_region_get_interleave_set(self.ptr()) };
         // SAFETY: non-null interleave sets are alive with their region.
-        (!iset.is_null()).then(|| unsafe { pmem_sys::ndctl_interleave_set_get_cookie(iset) })
+        (!iset.is_null()).then(|| unsafe { ndctl_sys::ndctl_interleave_set_get_cookie(iset) })
     }
 
     /// Where writes become persistent.
     pub fn persistence_domain(&self) -> PersistenceDomain {
         // SAFETY: as above.
-        match unsafe { pmem_sys::ndctl_region_get_persistence_domain(self.ptr()) } {
-            pmem_sys::PERSISTENCE_CPU_CACHE => PersistenceDomain::CpuCache,
-            pmem_sys::PERSISTENCE_MEM_CTRL => PersistenceDomain::MemoryController,
-            pmem_sys::PERSISTENCE_NONE => PersistenceDomain::None,
+        match unsafe { ndctl_sys::ndctl_region_get_persistence_domain(self.ptr()) } {
+            ndctl_sys::PERSISTENCE_CPU_CACHE => PersistenceDomain::CpuCache,
+            ndctl_sys::PERSISTENCE_MEM_CTRL => PersistenceDomain::MemoryController,
+            ndctl_sys::PERSISTENCE_NONE => PersistenceDomain::None,
             _ => PersistenceDomain::Unknown,
         }
     }
@@ -161,31 +161,31 @@ impl<'ctx> Region<'ctx> {
     /// Whether the region is enabled.
     pub fn is_enabled(&self) -> bool {
         // SAFETY: as above.
-        unsafe { pmem_sys::ndctl_region_is_enabled(self.ptr()) == 1 }
+        unsafe { ndctl_sys::ndctl_region_is_enabled(self.ptr()) == 1 }
     }
 
     /// Whether the region is read-only.
     pub fn is_read_only(&self) -> bool {
         // SAFETY: as above.
-        unsafe { pmem_sys::ndctl_region_get_ro(self.ptr()) == 1 }
+        unsafe { ndctl_sys::ndctl_region_get_ro(self.ptr()) == 1 }
     }
 
     /// Each DIMM's share of the region.
     pub fn mappings(&self) -> Vec<Mapping> {
         // SAFETY: the region is alive for 'ctx and so is its mapping list.
-        let first = unsafe { pmem_sys::ndctl_mapping_get_first(self.ptr()) };
-        RawIter::<'ctx, _>::new(first, pmem_sys::ndctl_mapping_get_next)
+        let first = unsafe { ndctl_sys::ndctl_mapping_get_first(self.ptr()) };
+        RawIter::<'ctx, _>::new(first, ndctl_sys::ndctl_mapping_get_next)
             .map(|m| {
                 let m = m.as_ptr();
                 // SAFETY: `m` is an element of the region's live mapping list,
                 // and its DIMM is alive with the bus.
                 unsafe {
-                    let dimm = pmem_sys::ndctl_mapping_get_dimm(m);
+                    let dimm = ndctl_sys::ndctl_mapping_get_dimm(m);
                     Mapping {
-                        dimm: string(pmem_sys::ndctl_dimm_get_devname(dimm)).unwrap_or_default(),
-                        offset: pmem_sys::ndctl_mapping_get_offset(m),
-                        length: pmem_sys::ndctl_mapping_get_length(m),
-                        position: u32::try_from(pmem_sys::ndctl_mapping_get_position(m)).ok(),
+                        dimm: string(ndctl_sys::ndctl_dimm_get_devname(dimm)).unwrap_or_default(),
+                        offset: ndctl_sys::ndctl_mapping_get_offset(m),
+                        length: ndctl_sys::ndctl_mapping_get_length(m),
+                        position: u32::try_from(ndctl_sys::ndctl_mapping_get_position(m)).ok(),
                     }
                 }
             })
@@ -197,11 +197,11 @@ impl<'ctx> Region<'ctx> {
         let mut out = Vec::new();
         // SAFETY: the region is alive for 'ctx; get_first/get_next_dimm walk the
         // bus's DIMM list, which lives as long.
-        let mut d = unsafe { pmem_sys::ndctl_region_get_first_dimm(self.ptr()) };
+        let mut d = unsafe { ndctl_sys::ndctl_region_get_first_dimm(self.ptr()) };
         while let Some(nn) = NonNull::new(d) {
             out.push(Dimm::from_raw(nn));
             // SAFETY: `d` is a live DIMM of this region's bus.
-            d = unsafe { pmem_sys::ndctl_region_get_next_dimm(self.ptr(), d) };
+            d = unsafe { ndctl_sys::ndctl_region_get_next_dimm(self.ptr(), d) };
         }
         out
     }
@@ -209,13 +209,13 @@ impl<'ctx> Region<'ctx> {
     /// The region's namespaces, idle seeds included.
     pub fn namespaces(&self) -> Namespaces<'ctx> {
         // SAFETY: the region is alive for 'ctx and so is its namespace list.
-        let first = unsafe { pmem_sys::ndctl_namespace_get_first(self.ptr()) };
-        Namespaces(RawIter::new(first, pmem_sys::ndctl_namespace_get_next))
+        let first = unsafe { ndctl_sys::ndctl_namespace_get_first(self.ptr()) };
+        Namespaces(RawIter::new(first, ndctl_sys::ndctl_namespace_get_next))
     }
 
     pub(crate) fn namespace_seed(&self) -> Option<crate::namespace::Namespace<'ctx>> {
         // SAFETY: the region is alive; the seed, if any, is on its namespace list.
-        NonNull::new(unsafe { pmem_sys::ndctl_region_get_namespace_seed(self.ptr()) })
+        NonNull::new(unsafe { ndctl_sys::ndctl_region_get_namespace_seed(self.ptr()) })
             .map(crate::namespace::Namespace::from_raw)
     }
 }
@@ -224,7 +224,7 @@ impl<'ctx> Region<'ctx> {
 pub(crate) fn enable(ctx: &mut Context, ident: &str) -> Result<()> {
     let region = ctx.region(ident)?;
     // SAFETY: the region is alive; enabling frees no libndctl object.
-    let rc = unsafe { pmem_sys::ndctl_region_enable(region.ptr()) };
+    let rc = unsafe { ndctl_sys::ndctl_region_enable(region.ptr()) };
     if rc < 0 {
         return Err(Error::from_errno(region.name(), "enable", rc));
     }
@@ -245,7 +245,7 @@ pub(crate) fn disable(ctx: &mut Context, ident: &str) -> Result<()> {
     let name = region.name();
     // SAFETY: we hold &mut Context, so no wrapper of this region's children
     // outlives the call, which frees them (they are rescanned on next access).
-    let rc = unsafe { pmem_sys::ndctl_region_disable_invalidate(region.ptr()) };
+    let rc = unsafe { ndctl_sys::ndctl_region_disable_invalidate(region.ptr()) };
     if rc < 0 {
         return Err(Error::from_errno(name, "disable", rc));
     }

@@ -8,21 +8,47 @@ macro_rules! named_enum {
     ($(#[$m:meta])* $name:ident, $what:literal { $($(#[$vm:meta])* $v:ident = $s:literal),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
         pub enum $name { $($(#[$vm])* $v),+ }
-
+        named_enum!(@common $name, $what { $($v = $s),+ });
         impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$v),+];
-
             /// The name ndctl uses for it.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$v => $s),+ }
             }
         }
+    };
+    ($(#[$m:meta])* $name:ident, $what:literal { $($(#[$vm:meta])* $v:ident = $s:literal),+ $(,)? } or $other:ident) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vm])* $v,)+
+            /// A value the kernel reported that this crate does not know (a newer
+            /// kernel's), kept as its number; shown as `unknown(N)`, never parsed.
+            $other(u32),
+        }
+        named_enum!(@common $name, $what { $($v = $s),+ });
+        impl $name {
+            /// The name ndctl uses for it (`unknown` for a value this crate does not know).
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$v => $s,)+ $name::$other(_) => "unknown" }
+            }
+        }
+    };
+    (@common $name:ident, $what:literal { $($v:ident = $s:literal),+ }) => {
+        impl $name {
+            /// Every known value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$v),+];
+        }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
+                match self {
+                    $($name::$v => f.write_str($s),)+
+                    #[allow(unreachable_patterns)]
+                    other => write!(f, "unknown({})", other.raw()),
+                }
             }
         }
 
@@ -52,7 +78,7 @@ named_enum!(
         Sector = "sector",
         /// Raw: the bare block device, no metadata.
         Raw = "raw",
-    }
+    } or Unknown
 );
 
 named_enum!(
@@ -72,7 +98,7 @@ named_enum!(
         Pmem = "pmem",
         /// A block-window region.
         Blk = "blk",
-    }
+    } or Unknown
 );
 
 named_enum!(
@@ -86,12 +112,39 @@ named_enum!(
 );
 
 impl Mode {
-    /// The smallest namespace the kernel accepts in this mode (raw size).
-    pub fn min_size(self) -> u64 {
+    /// The kernel's number for an unknown value, for `Display`.
+    fn raw(self) -> u32 {
         match self {
-            Mode::Raw => 0,
-            _ => 16 << 20,
+            Mode::Unknown(n) => n,
+            _ => 0,
         }
+    }
+
+    /// The smallest namespace the kernel accepts in this mode (raw size);
+    /// see [`rules::min_size`](crate::rules::min_size).
+    pub fn min_size(self) -> u64 {
+        crate::rules::min_size(self)
+    }
+}
+
+impl RegionType {
+    fn raw(self) -> u32 {
+        match self {
+            RegionType::Unknown(n) => n,
+            _ => 0,
+        }
+    }
+}
+
+impl MapLocation {
+    fn raw(self) -> u32 {
+        0
+    }
+}
+
+impl State {
+    fn raw(self) -> u32 {
+        0
     }
 }
 
@@ -110,5 +163,9 @@ mod tests {
             "memory: not a namespace mode (expected one of: fsdax, devdax, sector, raw)"
         );
         assert!("DEV".parse::<MapLocation>().is_err());
+        assert_eq!(Mode::Unknown(7).to_string(), "unknown(7)");
+        assert_eq!(Mode::Unknown(7).as_str(), "unknown");
+        assert!(!Mode::ALL.contains(&Mode::Unknown(4)));
+        assert!("unknown".parse::<Mode>().is_err());
     }
 }

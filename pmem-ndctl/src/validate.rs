@@ -4,8 +4,7 @@ use crate::error::{Error, Result};
 use crate::size::Size;
 use crate::types::{MapLocation, Mode};
 
-/// The longest namespace name the kernel stores (the label holds 64 bytes, NUL included).
-pub const MAX_NAME_LEN: usize = 63;
+pub use crate::rules::MAX_NAME_LEN;
 
 /// What a region allows, read once from libndctl (or made up by a test).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,18 +81,16 @@ pub fn validate(rules: &RegionRules, req: &Request<'_>) -> Result<Plan> {
             "region is label-less: its one namespace cannot be subdivided; initialise the DIMMs' labels first",
         ));
     }
-    if let Some(name) = req.name {
-        if name.len() > MAX_NAME_LEN {
-            return Err(Error::invalid(
-                r,
-                format!(
-                    "namespace name is {} bytes, the limit is {MAX_NAME_LEN}",
-                    name.len()
-                ),
-            ));
-        }
+    if let Mode::Unknown(_) = req.mode {
+        return Err(Error::invalid(
+            r,
+            format!("cannot create a namespace of mode {}", req.mode),
+        ));
     }
-    let dax = matches!(req.mode, Mode::Fsdax | Mode::Devdax);
+    if let Some(name) = req.name {
+        crate::rules::check_name(name)?;
+    }
+    let dax = crate::rules::has_pfn(req.mode);
     if req.map.is_some() && !dax {
         return Err(Error::invalid(
             r,
@@ -145,16 +142,9 @@ pub fn validate(rules: &RegionRules, req: &Request<'_>) -> Result<Plan> {
         });
     }
     if rules.region_align > 0 && size % rules.region_align != 0 {
-        return Err(Error::invalid(
-            r,
-            format!(
-                "size {} is not a multiple of the {} alignment",
-                Size(size),
-                Size(rules.region_align)
-            ),
-        ));
+        return Err(crate::rules::misaligned(r, size, rules.region_align));
     }
-    let unit = align * rules.ways.max(1);
+    let unit = crate::rules::size_unit(rules.region_align, align, rules.ways);
     if size % unit != 0 {
         return Err(Error::invalid(
             r,
@@ -169,15 +159,7 @@ pub fn validate(rules: &RegionRules, req: &Request<'_>) -> Result<Plan> {
         ));
     }
     if size < req.mode.min_size() {
-        return Err(Error::invalid(
-            r,
-            format!(
-                "size {} is below the {} minimum for {}",
-                Size(size),
-                Size(req.mode.min_size()),
-                req.mode
-            ),
-        ));
+        return Err(crate::rules::too_small(r, req.mode, size));
     }
     if size > rules.max_extent {
         return Err(Error::NoSpace {

@@ -2,7 +2,7 @@
 # Demo step: fragment a region in the allocator's simulator, show free space against the largest namespace that fits, where each policy puts the next request, and the same trace on the VM's real regions.
 set -euo pipefail
 sim=$(realpath -m "${CARGO_TARGET_DIR:-target}/debug/examples/alloc_sim")
-[ -x "$sim" ] || { echo "40-alloc: $sim missing: run cargo build --examples first" >&2; exit 2; }
+[ -x "$sim" ] || { echo "40-alloc: $sim missing: run cargo build --workspace --examples first" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

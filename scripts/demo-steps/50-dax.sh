@@ -2,7 +2,7 @@
 # Demo step: a persistent log written with CPU stores on a DAX-mounted fsdax namespace survives a power cut: after reboot every record reported persisted is there.
 set -euo pipefail
 log=${CARGO_TARGET_DIR:-target}/debug/examples/persistent_log
-[ -x "$log" ] || { echo "50-dax: $log missing: run cargo build --examples first" >&2; exit 2; }
+[ -x "$log" ] || { echo "50-dax: $log missing: run cargo build --workspace --examples first" >&2; exit 2; }
 state=$(mktemp -d)
 out=$(mktemp)
 trap 'rm -rf "$state" "$out"' EXIT

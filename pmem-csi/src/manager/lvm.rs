@@ -20,7 +20,7 @@ impl From<pmem_lvm::Error> for Error {
             ErrorKind::NoSpace => Error::ResourceExhausted(msg),
             ErrorKind::InUse => Error::FailedPrecondition(msg),
             ErrorKind::InvalidArgument => Error::InvalidArgument(msg),
-            ErrorKind::Timeout | ErrorKind::Other => Error::Internal(msg),
+            _ => Error::Internal(msg), // Timeout, Other and kinds added later
         }
     }
 }

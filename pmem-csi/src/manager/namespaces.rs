@@ -6,13 +6,13 @@ use crate::record::DeviceRecord;
 use crate::state::write_atomic;
 use crate::volume::{Params, VolumeId, VolumeMode};
 use pmem_ndctl::alloc::{
-    Allocator, Backend, BestFit, CreateRequest, Layout, NamespaceInfo, NdctlBackend, Simulator,
+    AllocatedNamespace, Allocator, Backend, BestFit, CreateRequest, Layout, NdctlBackend, Simulator,
 };
 use pmem_ndctl::{Context, Mode};
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-type PathOf<B> = Box<dyn Fn(&B, &NamespaceInfo) -> Result<String> + Send + Sync>;
+type PathOf<B> = Box<dyn Fn(&B, &AllocatedNamespace) -> Result<String> + Send + Sync>;
 type Save<B> = Box<dyn Fn(&mut B) -> Result<()> + Send + Sync>;
 
 /// Volumes as namespaces named after their volume id and record (see
@@ -94,7 +94,7 @@ impl<B: Backend + Send> NamespaceManager<B> {
         self.alloc.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn device(&self, a: &Allocator<B>, ns: &NamespaceInfo) -> Result<Option<Device>> {
+    fn device(&self, a: &Allocator<B>, ns: &AllocatedNamespace) -> Result<Option<Device>> {
         let Some((id, record)) = DeviceRecord::parse_namespace_name(&ns.name) else {
             return Ok(None);
         };
@@ -107,7 +107,7 @@ impl<B: Backend + Send> NamespaceManager<B> {
     }
 
     /// The namespace of volume `id`, if there is one.
-    fn find(&self, a: &Allocator<B>, id: &VolumeId) -> Result<Option<NamespaceInfo>> {
+    fn find(&self, a: &Allocator<B>, id: &VolumeId) -> Result<Option<AllocatedNamespace>> {
         for region in a.backend().regions()? {
             for ns in region.namespaces {
                 if DeviceRecord::parse_namespace_name(&ns.name).is_some_and(|(i, _)| i == *id) {
@@ -123,7 +123,7 @@ impl<B: Backend + Send> NamespaceManager<B> {
     }
 }
 
-fn device_of(d: Option<Device>, ns: &NamespaceInfo) -> Result<Device> {
+fn device_of(d: Option<Device>, ns: &AllocatedNamespace) -> Result<Device> {
     d.ok_or_else(|| Error::Internal(format!("namespace {} lost its volume name", ns.dev)))
 }
 

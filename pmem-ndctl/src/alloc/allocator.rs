@@ -1,6 +1,6 @@
 //! The allocator: validates a request, lets a policy pick the region, predicts the kernel's placement, creates.
 
-use super::backend::{Backend, CreateRequest, NamespaceInfo};
+use super::backend::{AllocatedNamespace, Backend, CreateRequest};
 use super::capacity::CapacityReport;
 use super::geometry::validate_name;
 use super::policy::{Candidate, Policy};
@@ -165,7 +165,7 @@ impl<B: Backend> Allocator<B> {
     }
 
     /// The namespace named `name` and its region, if there is one.
-    pub fn find(&self, name: &str) -> Result<Option<(String, NamespaceInfo)>> {
+    pub fn find(&self, name: &str) -> Result<Option<(String, AllocatedNamespace)>> {
         Ok(self.backend.regions()?.into_iter().find_map(|r| {
             let region = r.geometry.name;
             r.namespaces
@@ -177,7 +177,7 @@ impl<B: Backend> Allocator<B> {
 
     /// Creates a namespace: checks the name is new, decides the region (every
     /// refusal comes before anything is written), then has the backend create it.
-    pub fn create(&mut self, request: &CreateRequest) -> Result<NamespaceInfo> {
+    pub fn create(&mut self, request: &CreateRequest) -> Result<AllocatedNamespace> {
         validate_name(&request.name)?;
         if let Some((_, ns)) = self.find(&request.name)? {
             return Err(Error::invalid(

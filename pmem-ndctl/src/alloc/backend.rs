@@ -7,7 +7,7 @@
 //!   of its DIMMs;
 //! - [`RegionState::available_size`] / [`RegionState::max_available_extent`]:
 //!   `ndctl_region_get_available_size` / `_get_max_available_extent`;
-//! - [`NamespaceInfo`]: `ndctl_namespace_get_devname`, `_get_alt_name`,
+//! - [`AllocatedNamespace`]: `ndctl_namespace_get_devname`, `_get_alt_name`,
 //!   `_get_resource` minus the region's resource (offset), `_get_size`, the
 //!   mode, and the usable size of its block or dax device. Idle seed
 //!   namespaces (size 0) are left out.
@@ -17,11 +17,14 @@ use super::layout::Layout;
 use super::region::{Extent, RegionModel};
 use crate::error::{Error, Result};
 use crate::size::Size;
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 /// A namespace as a backend reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NamespaceInfo {
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[non_exhaustive]
+pub struct AllocatedNamespace {
     /// The kernel's device name, e.g. `namespace0.3` (read, never guessed).
     pub dev: String,
     /// The alternate name given at creation (empty if none).
@@ -36,7 +39,7 @@ pub struct NamespaceInfo {
     pub layout: Layout,
 }
 
-impl NamespaceInfo {
+impl AllocatedNamespace {
     /// The extent it occupies.
     pub fn extent(&self) -> Extent {
         Extent {
@@ -47,7 +50,8 @@ impl NamespaceInfo {
 }
 
 /// A region and its namespaces, as a backend reports them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct RegionState {
     /// The region's geometry.
     pub geometry: RegionGeometry,
@@ -56,7 +60,7 @@ pub struct RegionState {
     /// Largest contiguous free bytes, as the kernel reports it.
     pub max_available_extent: u64,
     /// Its namespaces (non-empty ones), sorted by offset.
-    pub namespaces: Vec<NamespaceInfo>,
+    pub namespaces: Vec<AllocatedNamespace>,
 }
 
 impl RegionState {
@@ -64,13 +68,14 @@ impl RegionState {
     pub fn model(&self) -> Result<RegionModel> {
         RegionModel::with_extents(
             self.geometry.clone(),
-            self.namespaces.iter().map(NamespaceInfo::extent),
+            self.namespaces.iter().map(AllocatedNamespace::extent),
         )
     }
 }
 
 /// What to create: a name, a raw size and a layout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct CreateRequest {
     /// The alternate name to store in the label (1 to 63 bytes).
     pub name: String,
@@ -91,7 +96,7 @@ pub trait Backend {
     fn regions(&self) -> Result<Vec<RegionState>>;
 
     /// Creates a namespace in `region` and returns it as now reported.
-    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<NamespaceInfo>;
+    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<AllocatedNamespace>;
 
     /// Destroys namespace `dev` (its device name) of `region`.
     fn destroy(&mut self, region: &str, dev: &str) -> Result<()>;
@@ -148,7 +153,7 @@ impl<B: Backend + ?Sized> Backend for &mut B {
     fn regions(&self) -> Result<Vec<RegionState>> {
         (**self).regions()
     }
-    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<NamespaceInfo> {
+    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<AllocatedNamespace> {
         (**self).create(region, request)
     }
     fn destroy(&mut self, region: &str, dev: &str) -> Result<()> {

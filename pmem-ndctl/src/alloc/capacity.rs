@@ -3,11 +3,13 @@
 use super::layout::Layout;
 use super::region::RegionModel;
 use crate::types::Mode;
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 /// Usable bytes of the largest namespace that can be created now, per mode
 /// (default layouts: map=dev, 2 MiB alignment, 4096-byte sectors).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct ModeSizes {
     /// fsdax.
     pub fsdax: u64,
@@ -27,6 +29,7 @@ impl ModeSizes {
             Mode::Devdax => self.devdax,
             Mode::Sector => self.sector,
             Mode::Raw => self.raw,
+            Mode::Unknown(_) => 0,
         }
     }
 
@@ -41,7 +44,8 @@ impl ModeSizes {
 }
 
 /// Capacity of one region. All sizes in bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct RegionCapacity {
     /// The region's name.
     pub region: String,
@@ -58,7 +62,8 @@ pub struct RegionCapacity {
 }
 
 /// Capacity over all regions. All sizes in bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct TotalCapacity {
     /// Sum of region sizes.
     pub size: u64,
@@ -74,7 +79,9 @@ pub struct TotalCapacity {
 
 /// What GetCapacity and MaximumVolumeSize serve: free space, and the largest
 /// volume that can actually be made, per region and in total.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[non_exhaustive]
 pub struct CapacityReport {
     /// Per region, in order.
     pub regions: Vec<RegionCapacity>,

@@ -2,37 +2,37 @@
 
 use crate::error::{Error, Result};
 use crate::size::Size;
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 /// One mebibyte, in bytes.
 pub(crate) const MIB: u64 = 1 << 20;
 
-/// The region alignment the kernel picks by default (`MEMREMAP_COMPAT_ALIGN_MAX`).
-pub const DEFAULT_REGION_ALIGN: u64 = 16 * MIB;
-
-/// The longest alternate name a namespace label holds, without its NUL.
-pub const MAX_NAME_LEN: usize = 63;
+pub(crate) use crate::rules::misaligned;
+pub use crate::rules::{check_name as validate_name, DEFAULT_REGION_ALIGN, MAX_NAME_LEN};
 
 /// Whether a region's DIMMs carry namespace labels, and which version.
 ///
 /// A label-less region exposes one raw namespace covering the whole region
 /// that cannot be subdivided; the label version decides where a sector
 /// namespace's BTT starts (4 KiB in for v1.1, at 0 for v1.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 pub enum Labels {
     /// No label area: one fixed raw namespace, nothing can be created.
     None,
     /// Labels of version 1.1 (ndctl's `init-labels` default).
-    #[serde(rename = "v1.1")]
+    #[cfg_attr(feature = "serde", serde(rename = "v1.1"))]
     V1_1,
     /// Labels of version 1.2.
-    #[serde(rename = "v1.2")]
+    #[cfg_attr(feature = "serde", serde(rename = "v1.2"))]
     V1_2,
 }
 
 /// What the allocator needs to know about a region, as libndctl reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct RegionGeometry {
     /// The device name, e.g. `region0`.
     pub name: String,
@@ -100,54 +100,6 @@ pub(crate) fn align_down(x: u64, a: u64) -> u64 {
     }
 }
 
-fn gcd(mut a: u64, mut b: u64) -> u64 {
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a
-}
-
-/// The least common multiple of two non-zero alignments (saturating).
-pub(crate) fn lcm(a: u64, b: u64) -> u64 {
-    (a / gcd(a, b)).saturating_mul(b)
-}
-
-/// Checks a namespace's alternate name: 1 to 63 bytes, no NUL or newline.
-pub fn validate_name(name: &str) -> Result<()> {
-    if name.is_empty() {
-        return Err(Error::invalid("namespace name", "must not be empty"));
-    }
-    if name.len() > MAX_NAME_LEN {
-        return Err(Error::invalid(
-            name,
-            format!(
-                "name is {} bytes long, the label holds at most {MAX_NAME_LEN}",
-                name.len()
-            ),
-        ));
-    }
-    if name.contains(['\0', '\n']) {
-        return Err(Error::invalid(
-            name.escape_default(),
-            "name must not contain NUL or newline characters",
-        ));
-    }
-    Ok(())
-}
-
-/// The message for a size that breaks an alignment rule; shared by every
-/// backend so that the wording is identical.
-pub(crate) fn misaligned(region: &str, size: u64, align: u64) -> Error {
-    Error::invalid(
-        region,
-        format!(
-            "size {} is not a multiple of the {} alignment",
-            Size(size),
-            Size(align)
-        ),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,23 +110,6 @@ mod tests {
         assert_eq!(align_up(32 * MIB, 16 * MIB), Some(32 * MIB));
         assert_eq!(align_up(u64::MAX, 16 * MIB), None);
         assert_eq!(align_down(31 * MIB, 16 * MIB), 16 * MIB);
-        assert_eq!(lcm(16 * MIB, 2 * MIB), 16 * MIB);
-        assert_eq!(lcm(16 * MIB, 6 * MIB), 48 * MIB);
-    }
-
-    #[test]
-    fn names_are_checked_like_labels() {
-        assert!(validate_name("pvc-1234").is_ok());
-        assert!(validate_name(&"a".repeat(63)).is_ok());
-        let e = validate_name(&"a".repeat(64)).unwrap_err();
-        assert!(e
-            .to_string()
-            .ends_with("name is 64 bytes long, the label holds at most 63"));
-        assert_eq!(
-            validate_name("").unwrap_err().to_string(),
-            "namespace name: must not be empty"
-        );
-        assert!(validate_name("a\nb").is_err());
     }
 
     #[test]

@@ -11,10 +11,12 @@
 //!   and 256 free blocks. BTT v1.1 (labels v1.1) starts 4 KiB in.
 //! - raw: no metadata.
 
-use super::geometry::{align_down, align_up, lcm, misaligned, Labels, RegionGeometry, MIB};
+use super::geometry::{align_down, align_up, misaligned, Labels, RegionGeometry, MIB};
 use crate::error::{Error, Result};
+use crate::rules;
 use crate::size::Size;
 use crate::types::{MapLocation, Mode};
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 const PAGE: u64 = 4096;
@@ -32,21 +34,19 @@ const BTT_LOG_GROUP: u64 = 64;
 const BTT_MAP_ENTRY: u64 = 4;
 const BTT_LBA_ALIGN: u64 = 64;
 
-/// The pfn/dax alignments the kernel accepts on x86 (4 KiB, 2 MiB, 1 GiB).
-pub const PFN_ALIGNMENTS: [u64; 3] = [PAGE, 2 * MIB, 1 << 30];
-/// The sector sizes a BTT accepts.
-pub const SECTOR_SIZES: [u64; 7] = [512, 520, 528, 4096, 4104, 4160, 4224];
+pub use crate::rules::{PFN_ALIGNMENTS, SECTOR_SIZES};
 
 /// How a namespace is to be set up. Sizes handed to the allocator are raw
 /// namespace sizes (what `ndctl create-namespace --size` takes); [`Layout::usable`]
 /// says what the device will expose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Layout {
     /// The namespace mode.
-    #[serde(with = "super::serde_str")]
+    #[cfg_attr(feature = "serde", serde(with = "super::serde_str"))]
     pub mode: Mode,
     /// Where the page map lives (fsdax/devdax only).
-    #[serde(with = "super::serde_str")]
+    #[cfg_attr(feature = "serde", serde(with = "super::serde_str"))]
     pub map: MapLocation,
     /// pfn/dax alignment in bytes (fsdax/devdax only).
     pub align: u64,
@@ -61,23 +61,24 @@ impl Layout {
         Layout {
             mode,
             map: MapLocation::Dev,
-            align: 2 * MIB,
+            align: rules::DEFAULT_PFN_ALIGN,
             sector_size: 4096,
         }
     }
 
     fn has_pfn(&self) -> bool {
-        matches!(self.mode, Mode::Fsdax | Mode::Devdax)
+        rules::has_pfn(self.mode)
     }
 
     /// Every raw size in `region` must be a multiple of this: the region
     /// alignment and, for fsdax/devdax, the pfn alignment × interleave ways.
     pub fn size_align(&self, region: &RegionGeometry) -> u64 {
-        if self.has_pfn() {
-            lcm(region.align, self.align.saturating_mul(region.ways))
+        let align = if self.has_pfn() {
+            self.align
         } else {
-            region.align
-        }
+            rules::PAGE_SIZE
+        };
+        rules::size_unit(region.align, align, region.ways)
     }
 
     /// The smallest raw size the kernel accepts for this layout in `region`
@@ -95,6 +96,12 @@ impl Layout {
     /// backend reports. Does not look at free space.
     pub fn check(&self, region: &RegionGeometry, size: u64) -> Result<()> {
         let name = region.name.as_str();
+        if let Mode::Unknown(_) = self.mode {
+            return Err(Error::invalid(
+                name,
+                format!("cannot create a namespace of mode {}", self.mode),
+            ));
+        }
         if region.labels == Labels::None {
             return Err(Error::invalid(
                 name,
@@ -128,15 +135,7 @@ impl Layout {
             return Err(misaligned(name, size, a));
         }
         if size < self.mode.min_size() {
-            return Err(Error::invalid(
-                name,
-                format!(
-                    "size {} is below the {} minimum for {}",
-                    Size(size),
-                    Size(self.mode.min_size()),
-                    self.mode
-                ),
-            ));
+            return Err(rules::too_small(name, self.mode, size));
         }
         if self.usable(region, 0, size).is_none() {
             return Err(Error::invalid(
@@ -168,6 +167,7 @@ impl Layout {
                 };
                 btt_usable(size.checked_sub(initial)?, self.sector_size)
             }
+            Mode::Unknown(_) => None,
         }
     }
 

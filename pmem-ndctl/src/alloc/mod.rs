@@ -32,7 +32,11 @@ pub mod trace;
 mod tests;
 
 pub use allocator::{decide, Allocator, DecisionStats, Placement};
-pub use backend::{Backend, CreateRequest, NamespaceInfo, RegionState};
+pub use backend::{AllocatedNamespace, Backend, CreateRequest, RegionState};
+
+/// The former name of [`AllocatedNamespace`], which clashed with [`crate::NamespaceInfo`].
+#[deprecated(since = "0.1.0", note = "renamed AllocatedNamespace")]
+pub type NamespaceInfo = AllocatedNamespace;
 pub use capacity::{CapacityReport, ModeSizes, RegionCapacity, TotalCapacity};
 pub use geometry::{validate_name, Labels, RegionGeometry, DEFAULT_REGION_ALIGN, MAX_NAME_LEN};
 pub use layout::Layout;
@@ -43,6 +47,7 @@ pub use sim::{parse_region_sizes, Simulator};
 pub use trace::{generate, parse_trace, run_trace, run_trace_inspect, Op, TraceSummary};
 
 /// Serde through `Display` / `FromStr`, for the crate's named enums.
+#[cfg(feature = "serde")]
 mod serde_str {
     use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
     use std::fmt::Display;

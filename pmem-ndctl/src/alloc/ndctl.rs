@@ -7,7 +7,7 @@
 //! simulator's before anything is written, so refusals read the same; the
 //! kernel then places the namespace itself.
 
-use super::backend::{kernel_placement, Backend, CreateRequest, NamespaceInfo, RegionState};
+use super::backend::{kernel_placement, AllocatedNamespace, Backend, CreateRequest, RegionState};
 use super::geometry::{Labels, RegionGeometry};
 use super::layout::Layout;
 use crate::ctx::Context;
@@ -136,7 +136,7 @@ impl NdctlBackend {
 /// A namespace as the allocator sees it: offset from the region's start and
 /// the layout normalised to the fields its mode uses (the others at
 /// [`Layout::new`]'s defaults), so that it compares equal to the request.
-fn namespace_info(region: &RegionGeometry, ns: &Namespace<'_>) -> Result<NamespaceInfo> {
+fn namespace_info(region: &RegionGeometry, ns: &Namespace<'_>) -> Result<AllocatedNamespace> {
     let info = ns.info()?;
     let resource = info.resource.ok_or_else(|| Error::PermissionDenied {
         object: info.dev.clone(),
@@ -165,9 +165,9 @@ fn namespace_info(region: &RegionGeometry, ns: &Namespace<'_>) -> Result<Namespa
         Mode::Sector => {
             layout.sector_size = info.sector_size.map_or(layout.sector_size, u64::from);
         }
-        Mode::Raw => {}
+        Mode::Raw | Mode::Unknown(_) => {}
     }
-    Ok(NamespaceInfo {
+    Ok(AllocatedNamespace {
         dev: info.dev,
         name: info.name.unwrap_or_default(),
         offset,
@@ -190,7 +190,7 @@ impl Backend for NdctlBackend {
         regions.iter().map(|r| self.state(r)).collect()
     }
 
-    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<NamespaceInfo> {
+    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<AllocatedNamespace> {
         let model = self.region_state(region)?.model()?;
         kernel_placement(&model, request)?;
         let layout = request.layout;
@@ -201,16 +201,11 @@ impl Backend for NdctlBackend {
                 format!("sector size {} is too large", layout.sector_size),
             )
         })?;
-        let spec = NamespaceSpec {
-            region: region.to_string(),
-            mode: layout.mode,
-            size: Some(Size(request.size)),
-            name: Some(request.name.clone()),
-            align: pfn.then_some(Size(layout.align)),
-            map: pfn.then_some(layout.map),
-            sector_size: (layout.mode == Mode::Sector).then_some(sector_size),
-            fail_after_step: None,
-        };
+        let mut spec =
+            NamespaceSpec::new(region, layout.mode, Size(request.size)).name(request.name.clone());
+        spec.align = pfn.then_some(Size(layout.align));
+        spec.map = pfn.then_some(layout.map);
+        spec.sector_size = (layout.mode == Mode::Sector).then_some(sector_size);
         let made = self.ctx.create_namespace(&spec)?;
         if let Some(owned) = &mut self.owned {
             owned.insert(made.dev.clone());

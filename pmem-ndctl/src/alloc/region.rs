@@ -4,10 +4,12 @@ use super::geometry::{align_down, align_up, RegionGeometry};
 use super::layout::Layout;
 use crate::error::{Error, Result};
 use crate::size::Size;
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 /// A contiguous byte range of a region, by offset from the region's start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Extent {
     /// Offset from the start of the region, in bytes.
     pub offset: u64,

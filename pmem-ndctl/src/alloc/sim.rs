@@ -1,24 +1,27 @@
 //! The in-memory simulator backend: regions that follow the kernel's placement, sizes and refusals.
 
-use super::backend::{kernel_placement, Backend, CreateRequest, NamespaceInfo, RegionState};
+use super::backend::{kernel_placement, AllocatedNamespace, Backend, CreateRequest, RegionState};
 use super::geometry::{align_up, validate_name, Labels, RegionGeometry};
 use super::layout::Layout;
 use super::region::{Extent, RegionModel};
 use crate::error::{Error, Result};
 use crate::size::Size;
 use crate::types::Mode;
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 struct SimRegion {
     geometry: RegionGeometry,
     /// The next namespace id: like the kernel's seeds, ids are not reused at once.
     next_id: u64,
-    namespaces: Vec<NamespaceInfo>,
+    namespaces: Vec<AllocatedNamespace>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 struct SimState {
     regions: Vec<SimRegion>,
 }
@@ -112,7 +115,7 @@ impl Simulator {
                 if r.geometry.labels == Labels::None {
                     let dev = format!("namespace{}.0", region_number(&r.geometry.name, i));
                     r.next_id = 1;
-                    r.namespaces.push(NamespaceInfo {
+                    r.namespaces.push(AllocatedNamespace {
                         dev,
                         name: String::new(),
                         offset: 0,
@@ -142,7 +145,7 @@ impl Simulator {
             }
             models.push(RegionModel::with_extents(
                 r.geometry.clone(),
-                r.namespaces.iter().map(NamespaceInfo::extent),
+                r.namespaces.iter().map(AllocatedNamespace::extent),
             )?);
         }
         let mut sim = Simulator { state, models };
@@ -152,14 +155,17 @@ impl Simulator {
         Ok(sim)
     }
 
-    /// Loads a state saved by [`Simulator::to_json`], checking it is coherent.
+    /// Loads a state saved by [`Simulator::to_json`], checking it is coherent
+    /// (feature `json`).
+    #[cfg(feature = "json")]
     pub fn from_json(text: &str) -> Result<Self> {
         let state: SimState = serde_json::from_str(text)
             .map_err(|e| Error::invalid("simulator state", e.to_string()))?;
         Simulator::from_state(state)
     }
 
-    /// The whole state as JSON.
+    /// The whole state as JSON (feature `json`).
+    #[cfg(feature = "json")]
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(&self.state)
             .expect("the state holds only strings and integers, which always serialise")
@@ -204,7 +210,7 @@ impl Backend for Simulator {
             .collect())
     }
 
-    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<NamespaceInfo> {
+    fn create(&mut self, region: &str, request: &CreateRequest) -> Result<AllocatedNamespace> {
         let i = self.index(region)?;
         let model = &mut self.models[i];
         let (offset, usable) = kernel_placement(model, request)?;
@@ -213,7 +219,7 @@ impl Backend for Simulator {
             size: request.size,
         })?;
         let r = &mut self.state.regions[i];
-        let ns = NamespaceInfo {
+        let ns = AllocatedNamespace {
             dev: format!("namespace{}.{}", region_number(region, i), r.next_id),
             name: request.name.clone(),
             offset,

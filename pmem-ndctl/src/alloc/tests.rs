@@ -145,6 +145,8 @@ fn first_fit_goes_by_total_free_space_and_fails_on_split_holes() {
     }
 }
 
+/// Needs the `json` feature (on in `cargo test --workspace`, which pmem-csi enables it for).
+#[cfg(feature = "json")]
 #[test]
 fn saved_state_resumes_with_the_same_decisions() {
     let mut sim = Simulator::from_sizes(&[VM_REGION, 4 << 30]).unwrap();

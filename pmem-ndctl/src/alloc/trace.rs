@@ -8,6 +8,7 @@ use super::layout::Layout;
 use crate::error::{Error, ErrorKind, Result};
 use crate::size::Size;
 use crate::types::Mode;
+#[cfg(feature = "serde")]
 use serde::Serialize;
 use std::fmt;
 
@@ -149,7 +150,8 @@ pub fn generate(seed: u64, region_sizes: &[u64], load: f64, creates: usize) -> V
 }
 
 /// The outcome of a trace run, as `alloc_sim` prints it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct TraceSummary {
     /// Create requests.
     pub requests: u64,

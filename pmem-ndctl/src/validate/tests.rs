@@ -97,7 +97,7 @@ fn refusals_are_typed_and_named() {
     q.name = Some(&long);
     assert_eq!(
         validate(&rules(), &q).unwrap_err().to_string(),
-        "region1: namespace name is 64 bytes, the limit is 63"
+        format!("{long}: name is 64 bytes long, the label holds at most 63")
     );
     let mut q = req(Mode::Raw, 16 * MIB);
     q.align = Some(2 * MIB);
@@ -158,4 +158,14 @@ proptest! {
             prop_assert_eq!(out.unwrap_err().kind(), ErrorKind::NoSpace);
         }
     }
+}
+
+#[test]
+fn a_mode_the_crate_does_not_know_is_listed_but_not_created() {
+    let e = validate(&rules(), &req(Mode::Unknown(9), 16 * MIB)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        e.to_string(),
+        "region1: cannot create a namespace of mode unknown(9)"
+    );
 }

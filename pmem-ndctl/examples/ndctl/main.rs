@@ -15,7 +15,7 @@ mod json;
 
 use args::Args;
 use json::J;
-use pmem::ndctl::{Context, Error, MapLocation, Mode, NamespaceSpec, Region, Size};
+use pmem_ndctl::{Context, Error, MapLocation, Mode, NamespaceSpec, Region, Size};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: ndctl <command> [<options>]
@@ -190,16 +190,12 @@ fn create(a: &Args) -> Result<(), String> {
     };
     let mut last = None;
     for region in candidates {
-        let spec = NamespaceSpec {
-            region,
-            mode,
-            size: parse_size('s')?,
-            name: a.value('n').map(str::to_string),
-            align: parse_size('a')?,
-            map,
-            sector_size,
-            fail_after_step: None,
-        };
+        let mut spec = NamespaceSpec::filling(region, mode);
+        spec.size = parse_size('s')?;
+        spec.name = a.value('n').map(str::to_string);
+        spec.align = parse_size('a')?;
+        spec.map = map;
+        spec.sector_size = sector_size;
         match ctx.create_namespace(&spec) {
             Ok(info) => {
                 let dax_region = ctx

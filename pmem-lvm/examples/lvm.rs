@@ -1,4 +1,4 @@
-//! `lvm`: PMEM volume groups and volumes from the command line, through `pmem::lvm`.
+//! `lvm`: PMEM volume groups and volumes from the command line, through `pmem_lvm`.
 //!
 //! ```text
 //! lvm setup [--percentage P] [--join]   # prints the VGs as JSON
@@ -13,8 +13,8 @@
 //! Needs root, LVM and labelled PMEM regions (try it in `scripts/pmem-vm`).
 //! Errors go to stderr with exit status 1; bad usage exits with 2.
 
-use pmem::lvm::{Runner, SetupOptions, VolumeGroups, VolumeName};
-use pmem::ndctl::{Context, Size};
+use pmem_lvm::{Runner, SetupOptions, VolumeGroups, VolumeName};
+use pmem_ndctl::{Context, Size};
 use std::process::ExitCode;
 
 const USAGE: &str =
@@ -65,7 +65,7 @@ fn setup(args: &[String]) -> Result<(), String> {
 
 fn run(args: &[String]) -> Result<(), String> {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    let err = |e: pmem::lvm::Error| e.to_string();
+    let err = |e: pmem_lvm::Error| e.to_string();
     match words.as_slice() {
         ["setup", ..] => setup(&args[1..]),
         ["create", n, s] => print_json!(open()?.create(&name(n)?, size(s)?).map_err(err)?),

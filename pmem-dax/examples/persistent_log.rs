@@ -1,5 +1,5 @@
 //! A crash-consistent append-only log in a mapped file: the model of how to
-//! use `pmem::dax`.
+//! use `pmem_dax`.
 //!
 //! ```text
 //! persistent_log --path FILE [--size BYTES] append N   # append N records
@@ -19,7 +19,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use pmem::dax::{self, MapOptions, Mapping};
+use pmem_dax::{self as dax, MapOptions, Mapping};
 
 /// One slot: 16 words, 128 bytes (two cache lines, so it can tear).
 type Slot = [u64; 16];

@@ -28,11 +28,11 @@
 //!
 //! Exit status: 0 on success, 1 when a run fails, 2 for bad usage.
 
-use pmem::ndctl::alloc::{
+use pmem_ndctl::alloc::{
     decide, generate, parse_region_sizes, parse_trace, policy_by_name, run_trace,
     run_trace_inspect, Allocator, Backend, CreateRequest, Layout, NdctlBackend, Op, Simulator,
 };
-use pmem::ndctl::{Context, Error, Mode, Result, Size};
+use pmem_ndctl::{Context, Error, Mode, Result, Size};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 

@@ -1,6 +1,6 @@
 //! JSON the way ndctl prints it (json-c's pretty format), and ndctl's objects as JSON.
 
-use pmem::ndctl::{DaxRegionInfo, Dimm, Mapping, NamespaceInfo, Region};
+use pmem_ndctl::{DaxRegionInfo, Dimm, Mapping, NamespaceInfo, Region};
 
 /// A JSON value with its keys in insertion order, as json-c keeps them.
 pub enum J {
@@ -134,7 +134,7 @@ fn mapping(m: &Mapping) -> J {
 }
 
 /// A region as `ndctl list -R` prints it; `mappings` are those of the listed DIMMs.
-pub fn region(r: &Region<'_>, mappings: Option<Vec<Mapping>>) -> Result<J, pmem::ndctl::Error> {
+pub fn region(r: &Region<'_>, mappings: Option<Vec<Mapping>>) -> Result<J, pmem_ndctl::Error> {
     let mut j = J::Obj(vec![("dev", s(r.name())), ("size", J::Num(r.size()))]);
     if let Some(a) = r.align() {
         j.push("align", J::Num(a));
