@@ -24,6 +24,7 @@
 //! - [`paths`]: node paths checked beneath the kubelet directory, and what the driver made there;
 //! - [`locks`]: the per-volume in-flight locks (ABORTED);
 //! - [`metrics`]: Prometheus metrics;
+//! - [`zeroing`]: zeroing space before volumes get it, its progress and the gate creates wait at;
 //! - [`error`]: the error type and its gRPC codes.
 
 pub mod cmd;
@@ -45,6 +46,7 @@ pub mod record;
 pub mod server;
 pub mod state;
 pub mod volume;
+pub mod zeroing;
 
 pub mod proto {
     //! The CSI v1 messages and services (generated from `proto/csi.proto`).

@@ -69,6 +69,17 @@ impl Metrics {
             "PMEM capacity: total, free and largest volume",
             capacity.clone(),
         );
+        let zeroing = crate::zeroing::stats();
+        registry.register(
+            "zeroed_bytes",
+            "Bytes zeroed before volumes got them",
+            zeroing.zeroed.clone(),
+        );
+        registry.register(
+            "zeroing_pending_bytes",
+            "Bytes waiting to be zeroed, or being zeroed now",
+            zeroing.pending.clone(),
+        );
         Metrics {
             registry,
             ops,

@@ -52,6 +52,10 @@ pub struct VgInfo {
     pub pvs: Vec<String>,
     /// How many volumes it holds.
     pub volumes: usize,
+    /// Whether its free extents may hold old bytes: a volume was removed
+    /// from it unerased (VG tag [`crate::zeroed::DIRTY_TAG`]); a new volume
+    /// there must be zeroed before its owner hands it out.
+    pub dirty: bool,
 }
 
 #[derive(Debug, Default)]
@@ -119,6 +123,7 @@ impl VolumeGroups {
                         .free
                         .saturating_sub(st.pending.get(&vg.name).copied().unwrap_or(0)),
                     extent_size: vg.extent_size,
+                    dirty: vg.dirty,
                 };
                 (vg.name, info)
             })
@@ -199,6 +204,7 @@ pub(crate) struct OwnVg {
     size: u64,
     free: u64,
     extent_size: u64,
+    dirty: bool,
 }
 
 /// Every VG tagged `pmem-rs` (one `vgs`), and every VG's name.
@@ -214,6 +220,7 @@ pub(crate) fn all_vgs(runner: &Runner) -> Result<(Vec<OwnVg>, Vec<String>)> {
                 size: r.size,
                 free: r.free,
                 extent_size: r.extent_size,
+                dirty: r.tags.iter().any(|t| t == crate::zeroed::DIRTY_TAG),
             })
         })
         .collect();

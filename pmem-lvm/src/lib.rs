@@ -24,6 +24,7 @@
 //! - [`setup`]: namespaces per hole, PVs, VGs; teardown;
 //! - [`groups`]: [`VolumeGroups`], the state read from LVM, the locks;
 //! - [`volume`]: create, delete, grow, capacity;
+//! - [`zeroed`]: which free space is known to hold zeros (PV and VG tags), zeroing new PVs;
 //! - [`names`]: validated VG, LV and volume names and the mapping between them;
 //! - [`runner`]: the `lvm` commands and the classification of their errors;
 //! - [`process`]: the workspace's one way to run a program (time limit, process group killed when late);
@@ -48,6 +49,7 @@ pub mod report;
 pub mod runner;
 pub mod setup;
 pub mod volume;
+pub mod zeroed;
 
 pub use error::{Error, ErrorKind, Result};
 pub use groups::{VgInfo, Volume, VolumeGroups};
@@ -55,3 +57,4 @@ pub use names::{LvName, VgName, VolumeName};
 pub use runner::{LvmCommand, Runner};
 pub use setup::{SetupOptions, Teardown};
 pub use volume::{Capacity, VgCapacity};
+pub use zeroed::UnzeroedPv;

@@ -7,6 +7,11 @@
 //! or no hole of at least the region alignment is left; every one becomes
 //! a PV of the region's VG, so LVM turns all holes into one pool.
 //!
+//! A new namespace's first MiB is zeroed here (LVM's label area); its
+//! extents are left for [`VolumeGroups::zero_pv`] (see [`crate::zeroed`]),
+//! which an owner runs in the background: until then the new PV has no
+//! `pmem-rs.zeroed` tag and its space is unknown.
+//!
 //! Ownership: namespaces are named [`NAMESPACE_NAME`], VGs and PVs tagged
 //! [`OWNER_TAG`]. Nothing else is ever changed: foreign namespaces, PVs and
 //! VGs are only read.

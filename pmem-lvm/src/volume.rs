@@ -140,7 +140,8 @@ impl VolumeGroups {
     }
 
     /// Removes volume `name` WITHOUT overwriting it: its bytes stay in the
-    /// freed extents (for owners that asked not to erase). Otherwise as
+    /// freed extents (for owners that asked not to erase), and its VG is
+    /// tagged dirty first (see [`crate::zeroed`]). Otherwise as
     /// [`VolumeGroups::delete`].
     pub fn delete_unerased(&self, name: &VolumeName) -> Result<()> {
         self.remove(name, false)
@@ -154,11 +155,15 @@ impl VolumeGroups {
         };
         let vg_lock = self.vg_lock(&v.vg);
         let _vg_held = lock(&vg_lock);
-        if erase {
-            match pmem_ndctl::erase::zero_device(&v.device, &mut |_, _| {}) {
-                Err(e) if e.kind() == pmem_ndctl::ErrorKind::NotFound => {} // LV already gone or inactive.
-                r => drop(r.map_err(Error::ndctl(&object))?),
-            }
+        let erased = erase
+            && match pmem_ndctl::erase::zero_device(&v.device, &mut |_, _| {}) {
+                // LV already gone or inactive: its extents keep what they hold.
+                Err(e) if e.kind() == pmem_ndctl::ErrorKind::NotFound => false,
+                r => r.map(|_| true).map_err(Error::ndctl(&object))?,
+            };
+        if !erased {
+            // Before the extents are freed, so no crash leaves them free and the VG clean.
+            self.mark_dirty(&v.vg)?;
         }
         let cmd = LvmCommand::new("lvremove")
             .opt("--yes")

@@ -1,14 +1,33 @@
 //! The `lvm` manager: volumes are logical volumes in pmem-lvm's volume groups (one per region).
+//!
+//! A new volume reads zeros where its user did not write (see
+//! [`pmem_lvm::zeroed`]): new PVs are zeroed whole in the background at
+//! start (creates wait for it, then answer UNAVAILABLE saying how far it
+//! is); a VG where a volume was removed unerased is dirty, and a new LV
+//! there is zeroed before it is acknowledged. Every LV is made with the
+//! tag [`UNZEROED_TAG`], which the acknowledgement removes in the same
+//! `lvchange`, after zeroing when its VG is dirty: a crash in between
+//! leaves a pending LV that the retry zeroes again.
 
 use super::{Capacity, Device, DeviceManager};
 use crate::error::{Error, Result};
 use crate::record::DeviceRecord;
 use crate::volume::{Params, VolumeId, VolumeMode};
+use crate::zeroing::{Gate, Tracker};
 use pmem_lvm::{ErrorKind, SetupOptions, Volume, VolumeGroups, VolumeName};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// LV tag of a volume not yet known to read zeros (removed when it is acknowledged).
+pub const UNZEROED_TAG: &str = "pmem-csi.unzeroed";
+
+/// How long a create waits for background zeroing before it answers UNAVAILABLE.
+const GATE_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Volumes as LVs named after their volume id.
 pub struct LvmManager {
-    groups: VolumeGroups,
+    groups: Arc<VolumeGroups>,
+    gate: Arc<Gate>,
 }
 
 impl From<pmem_lvm::Error> for Error {
@@ -49,13 +68,70 @@ fn check(params: &Params) -> Result<()> {
 
 impl LvmManager {
     /// Runs pmem-lvm's setup (a VG per region, every hole absorbed) with
-    /// `percentage` of each region, and manages volumes in those VGs.
+    /// `percentage` of each region, and manages volumes in those VGs. PVs
+    /// not known to be zero are zeroed on a thread of their own.
     pub fn setup(percentage: u8) -> Result<Self> {
-        let groups = VolumeGroups::setup(&SetupOptions {
+        let groups = Arc::new(VolumeGroups::setup(&SetupOptions {
             percentage,
             ..SetupOptions::default()
-        })?;
-        Ok(LvmManager { groups })
+        })?);
+        let gate = Arc::new(Gate::default());
+        let mut queue = Vec::new();
+        for pv in groups.unzeroed_pvs()? {
+            if pv.in_use {
+                // Volumes from before PVs were zeroed: its free space is unknown.
+                tracing::info!(pv = %pv.device, vg = %pv.vg, "PV of unknown content holds volumes: new volumes in its VG are zeroed at creation");
+                groups.mark_dirty(&pv.vg)?;
+            } else {
+                gate.add(pv.len);
+                queue.push(pv);
+            }
+        }
+        if !queue.is_empty() {
+            let (g, z) = (groups.clone(), gate.clone());
+            std::thread::Builder::new()
+                .name("pmem-zero-pvs".into())
+                .spawn(move || zero_pvs(&g, &z, queue))
+                .map_err(|e| Error::Internal(format!("zeroing thread not started: {e}")))?;
+        }
+        Ok(LvmManager { groups, gate })
+    }
+
+    /// Zeroes the LV of `name` when its VG is dirty.
+    fn zero_if_dirty(&self, v: &Volume) -> Result<()> {
+        let dirty = self.groups.vgs().iter().any(|g| g.name == v.vg && g.dirty);
+        if dirty {
+            crate::zeroing::zero(
+                &format!("volume {} (dirty VG {})", v.name, v.vg),
+                &v.device,
+                None,
+            )
+            .map_err(|e| Error::Internal(format!("volume {}: not zeroed: {e}", v.name)))?;
+        }
+        Ok(())
+    }
+}
+
+/// Zeroes the `queue` of new PVs one after the other; a PV that cannot be
+/// zeroed makes its VG dirty instead, so its volumes are zeroed one by one.
+fn zero_pvs(groups: &VolumeGroups, gate: &Gate, queue: Vec<pmem_lvm::UnzeroedPv>) {
+    for pv in queue {
+        let mut t = Tracker::new(format!("PV {} of {}", pv.device, pv.vg), pv.len);
+        let mut last = 0;
+        let r = groups.zero_pv(&pv, &mut |done, total| {
+            t.step(done, total);
+            gate.advance(done - last);
+            last = done;
+        });
+        drop(t);
+        if let Err(e) = r {
+            tracing::warn!(pv = %pv.device, error = %e, "PV not zeroed: its VG is marked dirty, new volumes there are zeroed at creation");
+            if let Err(e) = groups.mark_dirty(&pv.vg) {
+                tracing::error!(vg = %pv.vg, error = %e, "VG not marked dirty; it stays closed to new volumes");
+                continue;
+            }
+        }
+        gate.advance(pv.len - last);
     }
 }
 
@@ -72,9 +148,10 @@ impl DeviceManager for LvmManager {
         record: &DeviceRecord,
     ) -> Result<Device> {
         check(params)?;
-        let v = self
-            .groups
-            .create_tagged(&name(id)?, size, &record.tags())?;
+        self.gate.wait(GATE_PATIENCE).map_err(Error::Unavailable)?;
+        let mut tags = record.tags();
+        tags.push(UNZEROED_TAG.to_string());
+        let v = self.groups.create_tagged(&name(id)?, size, &tags)?;
         Ok(device(id.clone(), v))
     }
 
@@ -84,13 +161,18 @@ impl DeviceManager for LvmManager {
 
     fn update_record(&self, id: &VolumeId, record: &DeviceRecord) -> Result<()> {
         let name = name(id)?;
-        let old: Vec<String> = self
-            .groups
-            .lookup(&name)
+        let volume = self.groups.lookup(&name);
+        let unzeroed = volume
+            .as_ref()
+            .is_some_and(|v| v.tags.iter().any(|t| t == UNZEROED_TAG));
+        if let Some(v) = volume.as_ref().filter(|_| unzeroed) {
+            self.zero_if_dirty(v)?;
+        }
+        let old: Vec<String> = volume
             .map(|v| v.tags)
             .unwrap_or_default()
             .into_iter()
-            .filter(|t| DeviceRecord::is_record_tag(t))
+            .filter(|t| DeviceRecord::is_record_tag(t) || t == UNZEROED_TAG)
             .collect();
         let new = record.tags();
         let remove: Vec<String> = old.iter().filter(|t| !new.contains(t)).cloned().collect();

@@ -1,4 +1,13 @@
 //! One namespace per volume, placed by the allocator: the `direct` manager (libndctl) and `sim` (the simulator).
+//!
+//! A new namespace is carved over whatever earlier namespaces left, and a
+//! region has no place to record which of its free space is zero; so in
+//! `direct` mode every new volume's space is zeroed before the volume is
+//! named: it is carved under a placeholder name (`<id>.zeroing`, never a
+//! volume), zeroed without holding the allocator, destroyed and carved
+//! again, with the same size and layout, under the volume's name (a crash
+//! meanwhile leaves only a placeholder, removed at the next start). The
+//! simulator has no bytes to zero.
 
 use super::{Capacity, Device, DeviceManager};
 use crate::error::{Error, Result};
@@ -9,7 +18,7 @@ use pmem_ndctl::alloc::{
     AllocatedNamespace, Allocator, Backend, BestFit, CreateRequest, Layout, NdctlBackend, Simulator,
 };
 use pmem_ndctl::{Context, Mode};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 type PathOf<B> = Box<dyn Fn(&B, &AllocatedNamespace) -> Result<String> + Send + Sync>;
@@ -73,9 +82,23 @@ impl NamespaceManager<NdctlBackend> {
     /// The `direct` manager over the machine's labelled regions.
     pub fn direct() -> Result<Self> {
         let backend = NdctlBackend::new(Context::new()?).labelled_only();
+        let mut alloc = Allocator::new(backend, Box::new(BestFit));
+        // Placeholders a crash left while their space was zeroed: destroyed, the space is free again.
+        let left: Vec<String> = alloc
+            .backend()
+            .regions()?
+            .into_iter()
+            .flat_map(|r| r.namespaces)
+            .map(|ns| ns.name)
+            .filter(|n| is_placeholder(n))
+            .collect();
+        for name in left {
+            tracing::info!(namespace = %name, "removing a placeholder left while its space was being zeroed");
+            alloc.destroy(&name)?;
+        }
         Ok(NamespaceManager {
             kind: "direct",
-            alloc: Mutex::new(Allocator::new(backend, Box::new(BestFit))),
+            alloc: Mutex::new(alloc),
             path_of: Box::new(|b: &NdctlBackend, ns| {
                 let info = b.context().namespace(&ns.dev)?.info()?;
                 info.blockdev
@@ -118,9 +141,60 @@ impl<B: Backend + Send> NamespaceManager<B> {
         Ok(None)
     }
 
+    /// Creates namespace `name` with at least `size` usable bytes for `params`.
+    fn carve(
+        &self,
+        a: &mut Allocator<B>,
+        name: &str,
+        size: u64,
+        params: &Params,
+    ) -> Result<AllocatedNamespace> {
+        let layout = layout(params);
+        let models = a.models()?;
+        let first = models
+            .first()
+            .ok_or_else(|| Error::ResourceExhausted("no PMEM region to place volumes in".into()))?;
+        let step = layout.size_align(first.geometry());
+        let mut raw = layout
+            .raw_for_usable(first.geometry(), 0, size)
+            .unwrap_or(size);
+        // The usable size depends on where the namespace lands; grow until it suffices.
+        for _ in 0..8 {
+            let ns = a.create(&CreateRequest {
+                name: name.to_string(),
+                size: raw,
+                layout,
+            })?;
+            if ns.usable >= size {
+                // Not saved: the namespace is gone again (the simulator is as last saved).
+                self.persist(a)?;
+                return Ok(ns);
+            }
+            a.destroy(name)?;
+            raw += step;
+        }
+        Err(Error::Internal(format!(
+            "{name}: no namespace size gives {size} usable bytes"
+        )))
+    }
+
     fn persist(&self, a: &mut Allocator<B>) -> Result<()> {
         self.save.as_ref().map_or(Ok(()), |s| s(a.backend_mut()))
     }
+}
+
+/// The name of the namespace that holds volume `id`'s space while it is
+/// zeroed: not a volume name (never listed as one), and removed when found.
+fn placeholder_name(id: &VolumeId) -> String {
+    format!("{id}.{PLACEHOLDER}")
+}
+
+const PLACEHOLDER: &str = "zeroing";
+
+/// Whether `name` is a placeholder this manager made.
+fn is_placeholder(name: &str) -> bool {
+    name.split_once('.')
+        .is_some_and(|(id, rest)| rest == PLACEHOLDER && VolumeId::try_from(id.to_string()).is_ok())
 }
 
 fn device_of(d: Option<Device>, ns: &AllocatedNamespace) -> Result<Device> {
@@ -139,38 +213,58 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
         params: &Params,
         record: &DeviceRecord,
     ) -> Result<Device> {
-        let mut a = self.lock();
-        if let Some(ns) = self.find(&a, id)? {
-            return device_of(self.device(&a, &ns)?, &ns);
-        }
-        let layout = layout(params);
-        let models = a.models()?;
-        let first = models
-            .first()
-            .ok_or_else(|| Error::ResourceExhausted("no PMEM region to place volumes in".into()))?;
-        let step = layout.size_align(first.geometry());
-        let mut raw = layout
-            .raw_for_usable(first.geometry(), 0, size)
-            .unwrap_or(size);
         let name = record.namespace_name(id);
-        // The usable size depends on where the namespace lands; grow until it suffices.
-        for _ in 0..8 {
-            let ns = a.create(&CreateRequest {
-                name: name.clone(),
-                size: raw,
-                layout,
-            })?;
-            if ns.usable >= size {
-                // Not saved: the namespace is gone again (the simulator is as last saved).
-                self.persist(&mut a)?;
+        if !self.real_devices {
+            let mut a = self.lock();
+            if let Some(ns) = self.find(&a, id)? {
                 return device_of(self.device(&a, &ns)?, &ns);
             }
-            a.destroy(&name)?;
-            raw += step;
+            let ns = self.carve(&mut a, &name, size, params)?;
+            return device_of(self.device(&a, &ns)?, &ns);
         }
-        Err(Error::Internal(format!(
-            "{id}: no namespace size gives {size} usable bytes"
-        )))
+        // Real devices: the space is carved first under a placeholder name,
+        // zeroed without holding the allocator, then given the volume's name.
+        let placeholder = placeholder_name(id);
+        let (zone, request, path) = {
+            let mut a = self.lock();
+            if let Some(ns) = self.find(&a, id)? {
+                return device_of(self.device(&a, &ns)?, &ns);
+            }
+            if a.find(&placeholder)?.is_some() {
+                a.destroy(&placeholder)?; // Left by a crash: the space is unknown again.
+            }
+            let ns = self.carve(&mut a, &placeholder, size, params)?;
+            let zone = a
+                .find(&placeholder)?
+                .map(|(region, ns)| (region, ns.offset, ns.size));
+            let path = (self.path_of)(a.backend(), &ns)?;
+            let request = CreateRequest {
+                name: name.clone(),
+                size: ns.size,
+                layout: ns.layout,
+            };
+            (zone, request, path)
+        };
+        let zeroed = crate::zeroing::zero(&format!("new volume {id}"), Path::new(&path), None);
+        let mut a = self.lock();
+        a.destroy(&placeholder)?;
+        zeroed.map_err(|e| Error::Internal(format!("{id}: space not zeroed: {e}")))?;
+        let ns = a.create(&request)?;
+        let landed = a
+            .find(&name)?
+            .map(|(region, ns)| (region, ns.offset, ns.size));
+        if landed != zone || zone.is_none() {
+            // The allocator put it elsewhere: zero it where it is.
+            tracing::warn!(volume = %id, "namespace landed outside the zeroed space: zeroing it in place");
+            let path = (self.path_of)(a.backend(), &ns)?;
+            if let Err(e) =
+                crate::zeroing::zero(&format!("new volume {id}"), Path::new(&path), None)
+            {
+                let _ = a.destroy(&name);
+                return Err(Error::Internal(format!("{id}: space not zeroed: {e}")));
+            }
+        }
+        device_of(self.device(&a, &ns)?, &ns)
     }
 
     fn can_update_record(&self) -> bool {
