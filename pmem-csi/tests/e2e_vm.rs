@@ -2,68 +2,16 @@
 //! and direct modes, with real namespaces, LVM, mkfs and DAX mounts.
 
 mod common;
+mod vm;
 
 use common::*;
 use pmem_csi::proto::volume_capability::{AccessType, BlockVolume};
 use pmem_csi::proto::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use vm::*;
 
 const MIB: i64 = 1 << 20;
-const WORK: &str = "/run/pmem-csi-e2e";
-
-fn sh(cmd: &str) -> String {
-    let o = Command::new("sh")
-        .args(["-c", cmd])
-        .output()
-        .expect("sh runs");
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Empty labelled regions, no VG of ours: the state every test starts from.
-fn reset() {
-    sh("for vg in $(vgs --noheadings -o vg_name 2>/dev/null); do case $vg in pmem-rs-*) vgremove -f $vg;; esac; done >/dev/null 2>&1
-        for pv in $(pvs --noheadings -o pv_name 2>/dev/null); do pvremove -ff -y $pv; done >/dev/null 2>&1
-        ndctl destroy-namespace all -f >/dev/null 2>&1; ndctl disable-region all >/dev/null 2>&1
-        ndctl init-labels -f all >/dev/null 2>&1; ndctl enable-region all >/dev/null 2>&1");
-    let _ = std::fs::remove_dir_all(WORK);
-    std::fs::create_dir_all(WORK).expect("work dir");
-}
-
-struct Driver {
-    child: Child,
-    sock: PathBuf,
-    mode: &'static str,
-}
-
-impl Driver {
-    fn start(mode: &'static str) -> Driver {
-        let sock = Path::new(WORK).join("csi.sock");
-        let _ = std::fs::remove_file(&sock);
-        let child = Command::new(driver_bin())
-            .args([
-                "--endpoint",
-                &format!("unix://{}", sock.display()),
-                "--node-id",
-                "vm",
-                "--device-manager",
-                mode,
-            ])
-            .args(["--state-dir", &format!("{WORK}/state")])
-            .args(["--kubelet-dir", WORK])
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .expect("driver starts");
-        Driver { child, sock, mode }
-    }
-
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn block_cap() -> VolumeCapability {
     VolumeCapability {
         access_type: Some(AccessType::Block(BlockVolume {})),
@@ -77,15 +25,6 @@ fn fs_cap(fs: &str) -> VolumeCapability {
         m.fs_type = fs.into();
     }
     c
-}
-
-fn mount_options(target: &Path) -> Option<String> {
-    let mounts = std::fs::read_to_string("/proc/mounts").expect("/proc/mounts");
-    mounts
-        .lines()
-        .map(|l| l.split(' ').collect::<Vec<_>>())
-        .find(|f| f.len() > 3 && Path::new(f[1]) == target)
-        .map(|f| f[3].to_string())
 }
 
 async fn create(c: &mut Clients, name: &str, size: i64, cap: VolumeCapability) -> Volume {

@@ -202,9 +202,9 @@ impl VolumeGroups {
 pub(crate) struct OwnVg {
     pub(crate) name: VgName,
     size: u64,
-    free: u64,
+    pub(crate) free: u64,
     extent_size: u64,
-    dirty: bool,
+    pub(crate) dirty: bool,
 }
 
 /// Every VG tagged `pmem-rs` (one `vgs`), and every VG's name.

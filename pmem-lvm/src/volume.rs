@@ -56,7 +56,8 @@ impl VolumeGroups {
     /// [`VolumeGroups::create`], with `tags` put on the LV in the same
     /// `lvcreate` (each checked with [`crate::names::check_tag`] first), so
     /// the volume carries its owner's record from the moment it exists.
-    /// An existing volume is returned as it is, whatever its tags.
+    /// An existing volume is returned as it is, whatever its tags. In a
+    /// dirty VG the volume also gets [`crate::zeroed::UNZEROED_TAG`].
     pub fn create_tagged(&self, name: &VolumeName, size: u64, tags: &[String]) -> Result<Volume> {
         let object = format!("volume {name}");
         tags.iter().try_for_each(|t| crate::names::check_tag(t))?;
@@ -101,12 +102,17 @@ impl VolumeGroups {
         let lv = name.lv_name();
         let vg_lock = self.vg_lock(&vg);
         let _vg_held = lock(&vg_lock);
+        let mut tags = tags.to_vec();
+        if lock(&self.state).vgs.get(&vg).is_some_and(|g| g.dirty) {
+            // Its extents may hold old bytes: the owner zeroes it before handing it out.
+            tags.push(crate::zeroed::UNZEROED_TAG.to_string());
+        }
         let mut cmd = LvmCommand::new("lvcreate")
             .opt("--yes")
             .opt_value("--name", lv.as_str())
             .opt_value("--size", format!("{rounded}b"))
             .opt_value("--addtag", name.tag());
-        for t in tags {
+        for t in &tags {
             cmd = cmd.opt_value("--addtag", t.clone());
         }
         let cmd = cmd.operand(vg.as_str());
@@ -120,7 +126,7 @@ impl VolumeGroups {
             vg,
             lv,
             size: rounded,
-            tags: tags.to_vec(),
+            tags,
         };
         let mut st = lock(&self.state);
         settle(&mut st, &v.vg, rounded);
@@ -183,8 +189,21 @@ impl VolumeGroups {
 
     /// Grows volume `name` to at least `size` bytes (rounded up to the
     /// extent size) within its VG. A volume already that large is returned
-    /// unchanged; the filesystem on it is not resized.
+    /// unchanged; the filesystem on it is not resized. In a dirty VG (see
+    /// [`crate::zeroed`]) the free extents are zeroed first, so the grown
+    /// part reads zeros.
     pub fn grow(&self, name: &VolumeName, size: u64) -> Result<Volume> {
+        self.grow_zeroing(name, size, &mut |_, _| {})
+    }
+
+    /// [`VolumeGroups::grow`], with `progress(done, total)` following the
+    /// zeroing of a dirty VG's free extents.
+    pub fn grow_zeroing(
+        &self,
+        name: &VolumeName,
+        size: u64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Volume> {
         let object = format!("volume {name}");
         let _held = self.name_lock(name);
         self.lookup_or_refresh(name)?;
@@ -222,6 +241,10 @@ impl VolumeGroups {
         };
         let vg_lock = self.vg_lock(&v.vg);
         let _vg_held = lock(&vg_lock);
+        if let Err(e) = self.scrub_locked(&v.vg, progress) {
+            reserve(&mut lock(&self.state), &v.vg, rounded - v.size, false);
+            return Err(e);
+        }
         let cmd = LvmCommand::new("lvextend")
             .opt("--yes")
             .opt_value("--size", format!("{rounded}b"))

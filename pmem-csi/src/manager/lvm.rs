@@ -4,10 +4,12 @@
 //! [`pmem_lvm::zeroed`]): new PVs are zeroed whole in the background at
 //! start (creates wait for it, then answer UNAVAILABLE saying how far it
 //! is); a VG where a volume was removed unerased is dirty, and a new LV
-//! there is zeroed before it is acknowledged. Every LV is made with the
-//! tag [`UNZEROED_TAG`], which the acknowledgement removes in the same
-//! `lvchange`, after zeroing when its VG is dirty: a crash in between
-//! leaves a pending LV that the retry zeroes again.
+//! there (pmem-lvm tags it [`UNZEROED_TAG`]) is zeroed before it is
+//! acknowledged; the acknowledgement removes the tag in the same
+//! `lvchange`: a crash in between leaves a pending LV that the retry
+//! zeroes again. Growing a volume in a
+//! dirty VG zeroes the VG's free extents first and makes it clean again
+//! ([`VolumeGroups::scrub`]).
 
 use super::{Capacity, Device, DeviceManager};
 use crate::error::{Error, Result};
@@ -18,8 +20,7 @@ use pmem_lvm::{ErrorKind, SetupOptions, Volume, VolumeGroups, VolumeName};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// LV tag of a volume not yet known to read zeros (removed when it is acknowledged).
-pub const UNZEROED_TAG: &str = "pmem-csi.unzeroed";
+pub use pmem_lvm::zeroed::UNZEROED_TAG;
 
 /// How long a create waits for background zeroing before it answers UNAVAILABLE.
 const GATE_PATIENCE: Duration = Duration::from_secs(10);
@@ -96,20 +97,6 @@ impl LvmManager {
         }
         Ok(LvmManager { groups, gate })
     }
-
-    /// Zeroes the LV of `name` when its VG is dirty.
-    fn zero_if_dirty(&self, v: &Volume) -> Result<()> {
-        let dirty = self.groups.vgs().iter().any(|g| g.name == v.vg && g.dirty);
-        if dirty {
-            crate::zeroing::zero(
-                &format!("volume {} (dirty VG {})", v.name, v.vg),
-                &v.device,
-                None,
-            )
-            .map_err(|e| Error::Internal(format!("volume {}: not zeroed: {e}", v.name)))?;
-        }
-        Ok(())
-    }
 }
 
 /// Zeroes the `queue` of new PVs one after the other; a PV that cannot be
@@ -149,9 +136,9 @@ impl DeviceManager for LvmManager {
     ) -> Result<Device> {
         check(params)?;
         self.gate.wait(GATE_PATIENCE).map_err(Error::Unavailable)?;
-        let mut tags = record.tags();
-        tags.push(UNZEROED_TAG.to_string());
-        let v = self.groups.create_tagged(&name(id)?, size, &tags)?;
+        let v = self
+            .groups
+            .create_tagged(&name(id)?, size, &record.tags())?;
         Ok(device(id.clone(), v))
     }
 
@@ -166,7 +153,9 @@ impl DeviceManager for LvmManager {
             .as_ref()
             .is_some_and(|v| v.tags.iter().any(|t| t == UNZEROED_TAG));
         if let Some(v) = volume.as_ref().filter(|_| unzeroed) {
-            self.zero_if_dirty(v)?;
+            let what = format!("volume {id} over the unknown space of dirty VG {}", v.vg);
+            crate::zeroing::zero(&what, &v.device, None)
+                .map_err(|e| Error::Internal(format!("volume {id}: not zeroed: {e}")))?;
         }
         let old: Vec<String> = volume
             .map(|v| v.tags)
@@ -212,7 +201,17 @@ impl DeviceManager for LvmManager {
     }
 
     fn expand(&self, id: &VolumeId, size: u64) -> Result<u64> {
-        Ok(self.groups.grow(&name(id)?, size)?.size)
+        let mut tracker = None;
+        let grown = self
+            .groups
+            .grow_zeroing(&name(id)?, size, &mut |done, total| {
+                tracker
+                    .get_or_insert_with(|| {
+                        Tracker::new(format!("free space of a dirty VG, to grow {id}"), total)
+                    })
+                    .step(done, total);
+            })?;
+        Ok(grown.size)
     }
 
     fn list(&self) -> Result<Vec<Device>> {

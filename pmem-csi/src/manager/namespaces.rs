@@ -191,6 +191,9 @@ fn placeholder_name(id: &VolumeId) -> String {
 
 const PLACEHOLDER: &str = "zeroing";
 
+/// How often a create zeroes a new place when the free space moved meanwhile.
+const PLACEMENT_ATTEMPTS: usize = 4;
+
 /// Whether `name` is a placeholder this manager made.
 fn is_placeholder(name: &str) -> bool {
     name.split_once('.')
@@ -223,48 +226,54 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
             return device_of(self.device(&a, &ns)?, &ns);
         }
         // Real devices: the space is carved first under a placeholder name,
-        // zeroed without holding the allocator, then given the volume's name.
+        // zeroed without holding the allocator, then given the volume's name
+        // where the allocator will put it; if that moved meanwhile (other
+        // volumes came and went), the new place is zeroed the same way.
         let placeholder = placeholder_name(id);
-        let (zone, request, path) = {
+        for _ in 0..PLACEMENT_ATTEMPTS {
+            let (zone, request, path) = {
+                let mut a = self.lock();
+                if let Some(ns) = self.find(&a, id)? {
+                    return device_of(self.device(&a, &ns)?, &ns);
+                }
+                if a.find(&placeholder)?.is_some() {
+                    a.destroy(&placeholder)?; // Left by a crash: the space is unknown again.
+                }
+                let ns = self.carve(&mut a, &placeholder, size, params)?;
+                let zone = a
+                    .find(&placeholder)?
+                    .map(|(region, ns)| (region, ns.offset))
+                    .ok_or_else(|| {
+                        Error::Internal(format!("{placeholder}: gone after creation"))
+                    })?;
+                let path = (self.path_of)(a.backend(), &ns)?;
+                let request = CreateRequest {
+                    name: name.clone(),
+                    size: ns.size,
+                    layout: ns.layout,
+                };
+                (zone, request, path)
+            };
+            let zeroed = crate::zeroing::zero(&format!("new volume {id}"), Path::new(&path), None);
             let mut a = self.lock();
-            if let Some(ns) = self.find(&a, id)? {
+            a.destroy(&placeholder)?;
+            zeroed.map_err(|e| Error::Internal(format!("{id}: space not zeroed: {e}")))?;
+            let plan = a.plan(&request)?;
+            if (plan.region_name.as_str(), plan.offset) != (zone.0.as_str(), zone.1) {
+                tracing::info!(volume = %id, "free space moved while it was zeroed: zeroing where the volume goes now");
+                continue;
+            }
+            let ns = a.create(&request)?;
+            let landed = a.find(&name)?.map(|(region, ns)| (region, ns.offset));
+            if landed.as_ref() == Some(&zone) {
                 return device_of(self.device(&a, &ns)?, &ns);
             }
-            if a.find(&placeholder)?.is_some() {
-                a.destroy(&placeholder)?; // Left by a crash: the space is unknown again.
-            }
-            let ns = self.carve(&mut a, &placeholder, size, params)?;
-            let zone = a
-                .find(&placeholder)?
-                .map(|(region, ns)| (region, ns.offset, ns.size));
-            let path = (self.path_of)(a.backend(), &ns)?;
-            let request = CreateRequest {
-                name: name.clone(),
-                size: ns.size,
-                layout: ns.layout,
-            };
-            (zone, request, path)
-        };
-        let zeroed = crate::zeroing::zero(&format!("new volume {id}"), Path::new(&path), None);
-        let mut a = self.lock();
-        a.destroy(&placeholder)?;
-        zeroed.map_err(|e| Error::Internal(format!("{id}: space not zeroed: {e}")))?;
-        let ns = a.create(&request)?;
-        let landed = a
-            .find(&name)?
-            .map(|(region, ns)| (region, ns.offset, ns.size));
-        if landed != zone || zone.is_none() {
-            // The allocator put it elsewhere: zero it where it is.
-            tracing::warn!(volume = %id, "namespace landed outside the zeroed space: zeroing it in place");
-            let path = (self.path_of)(a.backend(), &ns)?;
-            if let Err(e) =
-                crate::zeroing::zero(&format!("new volume {id}"), Path::new(&path), None)
-            {
-                let _ = a.destroy(&name);
-                return Err(Error::Internal(format!("{id}: space not zeroed: {e}")));
-            }
+            // The kernel put it elsewhere than planned: not handed out, tried again.
+            a.destroy(&name)?;
         }
-        device_of(self.device(&a, &ns)?, &ns)
+        Err(Error::Unavailable(format!(
+            "{id}: the free space moved each time it was zeroed ({PLACEMENT_ATTEMPTS} times); retry"
+        )))
     }
 
     fn can_update_record(&self) -> bool {
