@@ -168,6 +168,24 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
+    fn zeroing_is_counted_and_exported() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("not-a-device");
+        std::fs::write(&f, [1u8; 4096]).unwrap();
+        let before = stats().zeroed.get();
+        // A regular file is refused by the erase: counted as given up, nothing zeroed.
+        assert!(zero("test file", &f, Some((0, 4096))).is_err());
+        let mut t = Tracker::new("test", 1000);
+        t.step(600, 1000);
+        t.step(1000, 1000);
+        drop(t);
+        assert!(stats().zeroed.get() >= before + 1000);
+        let text = crate::metrics::Metrics::new().render();
+        assert!(text.contains("pmem_csi_zeroed_bytes_total"), "{text}");
+        assert!(text.contains("pmem_csi_zeroing_pending_bytes"), "{text}");
+    }
+
+    #[test]
     fn gate_says_how_far_zeroing_is_then_opens_when_done() {
         let g = Arc::new(Gate::default());
         assert_eq!(g.wait(Duration::ZERO), Ok(()), "nothing to zero: open");
