@@ -98,10 +98,14 @@ impl<B: Backend + Send> NamespaceManager<B> {
         let Some((id, record)) = DeviceRecord::parse_namespace_name(&ns.name) else {
             return Ok(None);
         };
+        // A disabled namespace has no device node: its volume is missing until it is enabled.
+        let path = (self.path_of)(a.backend(), ns).map_err(|e| {
+            Error::Unavailable(format!("namespace {} of volume {id}: {e}", ns.dev))
+        })?;
         Ok(Some(Device {
             id,
             size: ns.usable,
-            path: (self.path_of)(a.backend(), ns)?,
+            path,
             record,
         }))
     }
@@ -237,7 +241,11 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
         let mut out = Vec::new();
         for region in a.backend().regions()? {
             for ns in &region.namespaces {
-                out.extend(self.device(&a, ns)?);
+                match self.device(&a, ns) {
+                    Ok(d) => out.extend(d),
+                    Err(Error::Unavailable(_)) => {} // Reported missing by the driver.
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(out)
