@@ -4,8 +4,9 @@
 //! controller and node services on a unix socket (the external-provisioner runs in
 //! node-deployment mode beside it). The driver is thin: volumes come from a
 //! device manager over the layers below (LVM, one namespace per volume, or
-//! the allocator's simulator); the driver validates requests, keeps its own
-//! record of volumes on disk, and answers with the right gRPC codes.
+//! the allocator's simulator); the driver validates requests, keeps each
+//! volume's record on its device (with a cache on disk that may vanish), and
+//! answers with the right gRPC codes.
 //!
 //! Modules:
 //! - [`proto`]: the CSI v1 messages and services, compiled from `proto/csi.proto`;
