@@ -32,7 +32,7 @@ impl VolumeId {
             return Err(Error::invalid("volume id is missing"));
         }
         VolumeId::try_from(s.to_string())
-            .map_err(|_| Error::NotFound(format!("volume {s:?} does not exist")))
+            .map_err(|_| Error::NotFound(format!("volume \"{}\" does not exist", shown(s))))
     }
 
     /// The id as text.
@@ -52,7 +52,7 @@ impl TryFrom<String> for VolumeId {
         if ok {
             Ok(VolumeId(s))
         } else {
-            Err(format!("malformed volume id {s:?}"))
+            Err(format!("malformed volume id \"{}\"", shown(&s)))
         }
     }
 }
@@ -139,7 +139,9 @@ fn parse_bool(key: &str, v: &str) -> Result<bool> {
         "true" | "yes" | "1" => Ok(true),
         "false" | "no" | "0" => Ok(false),
         _ => Err(Error::invalid(format!(
-            "parameter {key}={v:?} is not a boolean"
+            "parameter {}=\"{}\" is not a boolean",
+            shown(key),
+            shown(v)
         ))),
     }
 }
@@ -162,7 +164,8 @@ impl Params {
                         "devdax" => VolumeMode::Devdax,
                         _ => {
                             return Err(Error::invalid(format!(
-                                "parameter mode={v:?}: expected fsdax or devdax"
+                                "parameter mode=\"{}\": expected fsdax or devdax",
+                                shown(v)
                             )))
                         }
                     }
@@ -170,7 +173,8 @@ impl Params {
                 _ if k.starts_with("csi.storage.k8s.io/") => {}
                 _ => {
                     return Err(Error::invalid(format!(
-                        "unknown parameter {k:?} (known: eraseAfter, mode, dax)"
+                        "unknown parameter \"{}\" (known: eraseAfter, mode, dax)",
+                        shown(k)
                     )))
                 }
             }

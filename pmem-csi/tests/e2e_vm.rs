@@ -490,8 +490,14 @@ async fn state_dir_lost(mode: &'static str) {
             .into_inner();
         let vol = got.volume.expect("volume");
         assert_eq!(vol.capacity_bytes, v.capacity_bytes, "{mode}: size kept");
-        assert_eq!(vol.volume_context, v.volume_context, "{mode}: parameters kept");
-        let cond = got.status.and_then(|s| s.volume_condition).expect("condition");
+        assert_eq!(
+            vol.volume_context, v.volume_context,
+            "{mode}: parameters kept"
+        );
+        let cond = got
+            .status
+            .and_then(|s| s.volume_condition)
+            .expect("condition");
         assert!(!cond.abnormal, "{mode}: {cond:?}");
         assert_eq!(
             std::fs::read_to_string(target.join("data")).expect("read"),
@@ -566,7 +572,10 @@ async fn vm_csi_device_missing_at_start_is_served_when_back_direct() {
         .await
         .expect("the volume is kept")
         .into_inner();
-    let cond = got.status.and_then(|s| s.volume_condition).expect("condition");
+    let cond = got
+        .status
+        .and_then(|s| s.volume_condition)
+        .expect("condition");
     assert!(cond.abnormal, "{cond:?}");
     let del = c
         .controller

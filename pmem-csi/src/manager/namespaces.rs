@@ -99,9 +99,8 @@ impl<B: Backend + Send> NamespaceManager<B> {
             return Ok(None);
         };
         // A disabled namespace has no device node: its volume is missing until it is enabled.
-        let path = (self.path_of)(a.backend(), ns).map_err(|e| {
-            Error::Unavailable(format!("namespace {} of volume {id}: {e}", ns.dev))
-        })?;
+        let path = (self.path_of)(a.backend(), ns)
+            .map_err(|e| Error::Unavailable(format!("namespace {} of volume {id}: {e}", ns.dev)))?;
         Ok(Some(Device {
             id,
             size: ns.usable,
