@@ -5,7 +5,7 @@ use crate::controller::ControllerService;
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::identity::IdentityService;
-use crate::manager::{DeviceManager, LvmManager, NamespaceManager};
+use crate::manager::{CachedManager, DeviceManager, LvmManager, NamespaceManager};
 use crate::metrics::Metrics;
 use crate::node::NodeService;
 use crate::nodeops::NodeOps;
@@ -18,8 +18,12 @@ use std::sync::Arc;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
 
-/// Builds the device manager the configuration names.
+/// Builds the device manager the configuration names, its capacity reports cached.
 pub fn manager(c: &Config) -> Result<Arc<dyn DeviceManager>> {
+    Ok(Arc::new(CachedManager::new(raw_manager(c)?)))
+}
+
+fn raw_manager(c: &Config) -> Result<Arc<dyn DeviceManager>> {
     Ok(match c.manager {
         ManagerKind::Sim => {
             let sizes = parse_region_sizes(&c.sim_regions)?;
