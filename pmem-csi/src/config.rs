@@ -45,6 +45,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Log format.
     pub log_format: LogFormat,
+    /// The group given access to the CSI socket (mode 0660); none: 0600, owner only.
+    pub socket_group: Option<u32>,
 }
 
 /// The usage text.
@@ -52,6 +54,7 @@ pub const USAGE: &str =
     "usage: pmem-csi-driver --endpoint unix:///path/csi.sock --node-id NODE [--driver-name NAME]
                        --device-manager lvm|direct|sim [--state-dir DIR] [--pmem-percentage P]
                        [--sim-regions SPEC] [--metrics-listen ADDR] [--log-format text|json]
+                       [--socket-group GID|NAME]   (socket mode 0660 for that group, else 0600)
                        [--dry-run]   (check the arguments and exit)";
 
 impl Config {
@@ -67,6 +70,7 @@ impl Config {
             sim_regions: "4x64G".into(),
             metrics_listen: None,
             log_format: LogFormat::Text,
+            socket_group: None,
         };
         let mut manager = None;
         let mut it = args.iter();
@@ -132,6 +136,7 @@ impl Config {
                         }
                     }
                 }
+                "--socket-group" => c.socket_group = Some(crate::socket::group_id(&value()?)?),
                 other => return Err(Error::invalid(format!("unknown option {other:?}\n{USAGE}"))),
             }
         }

@@ -11,6 +11,7 @@
 //! - [`proto`]: the CSI v1 messages and services, compiled from `proto/csi.proto`;
 //! - [`config`]: the command line;
 //! - [`server`]: building the driver and serving gRPC on the socket;
+//! - [`socket`]: the CSI socket, created private whatever the umask;
 //! - [`identity`], [`controller`], [`node`]: the CSI services, thin handlers;
 //! - [`handler`]: what every handler does around its work (blocking pool, span, metrics, panics);
 //! - [`driver`]: the logic of each controller operation as plain functions;
@@ -37,6 +38,7 @@ pub mod mountinfo;
 pub mod node;
 pub mod nodeops;
 pub mod server;
+pub mod socket;
 pub mod state;
 pub mod volume;
 

@@ -73,8 +73,7 @@ pub async fn run(c: Config) -> Result<()> {
     if let Some(dir) = c.endpoint.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let listener = UnixListener::bind(&c.endpoint)
-        .map_err(|e| Error::Internal(format!("{}: {e}", c.endpoint.display())))?;
+    let listener = crate::socket::bind(&c.endpoint, c.socket_group)?;
     tracing::info!(endpoint = %c.endpoint.display(), manager = driver.manager().kind(), node = %driver.node_id, "serving CSI");
     let shutdown = async {
         let mut term =
