@@ -6,6 +6,15 @@ use crate::metrics::Metrics;
 use std::sync::Arc;
 use tonic::Status;
 
+/// The methods that may change the capacity left (ephemeral volumes are made and removed by the node ones).
+const CHANGES_CAPACITY: &[&str] = &[
+    "CreateVolume",
+    "DeleteVolume",
+    "ControllerExpandVolume",
+    "NodePublishVolume",
+    "NodeUnpublishVolume",
+];
+
 /// Runs `f(&state)` for gRPC method `method` about `volume`.
 pub async fn run<S, T>(
     state: &Arc<S>,
@@ -29,6 +38,9 @@ where
         out.as_ref().err().map_or(tonic::Code::Ok, Error::code),
         start.elapsed(),
     );
+    if CHANGES_CAPACITY.contains(&method) {
+        metrics.capacity_changed();
+    }
     if let Err(e) = &out {
         tracing::warn!(method, volume, code = ?e.code(), error = %e, "request failed");
     }
