@@ -54,6 +54,7 @@ pub async fn run(c: Config) -> Result<()> {
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
     for n in notes {
+        let n = crate::handler::loggable(&n, crate::handler::LOGGED_ERROR_MAX);
         tracing::warn!(reconcile = %n, "state reconciled with the device manager");
     }
     let driver = Arc::new(driver);
