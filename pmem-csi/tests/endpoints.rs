@@ -405,6 +405,13 @@ async fn log_lines_cannot_be_forged_by_names() {
     let mut cmd = driver(dir.path(), &["--log-format", "text"]);
     cmd.env("RUST_LOG", "info").stderr(Stdio::piped());
     let mut child = Running(cmd.spawn().unwrap());
+    // Read the log as it comes: a full pipe would block the driver.
+    let mut stderr = child.0.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut log = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stderr, &mut log);
+        String::from_utf8_lossy(&log).into_owned()
+    });
     let mut c = clients(&dir.path().join("csi.sock")).await;
 
     let hostile = format!("x\n{FORGED}");
@@ -461,15 +468,7 @@ async fn log_lines_cannot_be_forged_by_names() {
     // Every line is written when its request fails; stop the driver at once.
     drop(c);
     child.0.kill().unwrap();
-    let mut log = String::new();
-    use std::io::Read;
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = reader.join().unwrap();
     let lines: Vec<&str> = log.lines().collect();
     let failures = lines
         .iter()
