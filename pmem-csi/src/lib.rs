@@ -12,6 +12,7 @@
 //! - [`proto`]: the CSI v1 messages and services, compiled from `proto/csi.proto`;
 //! - [`config`]: the command line;
 //! - [`server`]: building the driver and serving gRPC on the socket;
+//! - [`socket`]: the CSI socket, created private whatever the umask;
 //! - [`identity`], [`controller`], [`node`]: the CSI services, thin handlers;
 //! - [`handler`]: what every handler does around its work (blocking pool, span, metrics, panics);
 //! - [`driver`]: the logic of each controller operation as plain functions;
@@ -44,6 +45,7 @@ pub mod paths;
 pub mod reconcile;
 pub mod record;
 pub mod server;
+pub mod socket;
 pub mod state;
 pub mod volume;
 

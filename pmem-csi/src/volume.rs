@@ -69,15 +69,11 @@ impl fmt::Display for VolumeId {
     }
 }
 
-/// Text from a request as it may appear in a message or log line: at most
-/// 64 characters (longer text is cut and marked with `...`), with control
-/// characters, quotes and backslashes escaped, so a name cannot forge a line.
+/// Text from a request as it may appear in an error message: at most 64
+/// bytes of it, escaped ([`crate::handler::loggable`]), so a name can
+/// neither flood nor forge a log line.
 pub fn shown(s: &str) -> String {
-    let mut out: String = s.chars().take(64).flat_map(char::escape_debug).collect();
-    if s.chars().nth(64).is_some() {
-        out.push_str("...");
-    }
-    out
+    crate::handler::loggable(s, 64)
 }
 
 /// A volume name from a CreateVolume request: 1 to 128 bytes, no NUL.

@@ -1,9 +1,11 @@
 //! Device managers: where volumes come from (LVM logical volumes, one namespace per volume, or the simulator).
 
+mod cached;
 mod lvm;
 
 mod namespaces;
 
+pub use cached::CachedManager;
 pub use lvm::LvmManager;
 pub use namespaces::NamespaceManager;
 
