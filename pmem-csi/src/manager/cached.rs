@@ -73,6 +73,10 @@ impl DeviceManager for CachedManager {
         self.changing(|| self.inner.create(id, size, params, record))
     }
 
+    fn rescan(&self) -> Result<()> {
+        self.inner.rescan()
+    }
+
     fn can_update_record(&self) -> bool {
         self.inner.can_update_record()
     }
