@@ -4,6 +4,8 @@
 //! csi_client --endpoint unix:///run/csi/csi.sock walk [--size 256Mi] [--fs ext4|xfs] [--dir DIR]
 //! csi_client --endpoint unix:///run/csi/csi.sock probe
 //! csi_client --endpoint unix:///run/csi/csi.sock pairs N [--size 256Mi]
+//! csi_client --endpoint unix:///run/csi/csi.sock create NAME [--size 256Mi]
+//! csi_client --endpoint unix:///run/csi/csi.sock list
 //! ```
 //!
 //! `probe` waits (polling every 2 ms) until the driver answers Probe with
@@ -26,6 +28,8 @@ use std::time::Instant;
 
 struct Args {
     probe: bool,
+    create: Option<String>,
+    list: bool,
     pairs: usize,
     endpoint: PathBuf,
     size: i64,
@@ -36,6 +40,8 @@ struct Args {
 fn parse() -> Result<Args, String> {
     let mut a = Args {
         probe: false,
+        create: None,
+        list: false,
         pairs: 0,
         endpoint: PathBuf::new(),
         size: 256 << 20,
@@ -53,12 +59,15 @@ fn parse() -> Result<Args, String> {
             "--dir" => a.dir = PathBuf::from(val()?),
             "walk" => walk = true,
             "probe" => a.probe = true,
+            "create" => a.create = Some(val()?),
+            "list" => a.list = true,
             "pairs" => a.pairs = val()?.parse().map_err(|_| "pairs needs a count")?,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    if !(walk || a.probe || a.pairs > 0) || a.endpoint.as_os_str().is_empty() {
-        return Err("usage: csi_client --endpoint unix:///path walk [--size 256Mi] [--fs ext4|xfs] [--dir DIR] | probe | pairs N [--size 256Mi]".into());
+    let chosen = walk || a.probe || a.pairs > 0 || a.create.is_some() || a.list;
+    if !chosen || a.endpoint.as_os_str().is_empty() {
+        return Err("usage: csi_client --endpoint unix:///path walk [--size 256Mi] [--fs ext4|xfs] [--dir DIR] | probe | pairs N [--size 256Mi] | create NAME [--size 256Mi] | list".into());
     }
     Ok(a)
 }
@@ -156,6 +165,9 @@ async fn walk(a: Args) -> Result<(), tonic::Status> {
     }
     if a.pairs > 0 {
         return pairs(&a).await;
+    }
+    if a.create.is_some() || a.list {
+        return create_or_list(&a).await;
     }
     let ch = conn::connect(&a.endpoint).await?;
     let mut id_c = identity_client::IdentityClient::new(ch.clone());
@@ -356,6 +368,56 @@ async fn walk(a: Args) -> Result<(), tonic::Status> {
     show("GetCapacity", t, &r, |c| {
         format!("{} MiB free again", c.available_capacity >> 20)
     });
+    Ok(())
+}
+
+/// Creates one volume, or lists every volume with its size and condition.
+async fn create_or_list(a: &Args) -> Result<(), tonic::Status> {
+    let mut ctl = controller_client::ControllerClient::new(conn::connect(&a.endpoint).await?);
+    if let Some(name) = &a.create {
+        let req = CreateVolumeRequest {
+            name: name.clone(),
+            capacity_range: Some(CapacityRange {
+                required_bytes: a.size,
+                limit_bytes: 0,
+            }),
+            volume_capabilities: vec![VolumeCapability {
+                access_mode: Some(AccessMode {
+                    mode: Mode::SingleNodeWriter as i32,
+                }),
+                access_type: Some(AccessType::Mount(MountVolume::default())),
+            }],
+            ..Default::default()
+        };
+        let t = Instant::now();
+        let r = ctl.create_volume(req).await;
+        show(&format!("CreateVolume {name}"), t, &r, |v| {
+            let v = v.get_ref().volume.clone().unwrap_or_default();
+            format!("{} ({} MiB)", v.volume_id, v.capacity_bytes >> 20)
+        });
+        return r.map(drop);
+    }
+    let list = ctl
+        .list_volumes(ListVolumesRequest::default())
+        .await?
+        .into_inner();
+    for e in list.entries {
+        let v = e.volume.unwrap_or_default();
+        let c = e
+            .status
+            .and_then(|s| s.volume_condition)
+            .unwrap_or_default();
+        println!(
+            "  {}  {:>6} MiB  {}",
+            v.volume_id,
+            v.capacity_bytes >> 20,
+            if c.abnormal {
+                c.message
+            } else {
+                "healthy".into()
+            }
+        );
+    }
     Ok(())
 }
 
