@@ -250,7 +250,7 @@ fn vm_refused_and_failed_creates_leave_the_region_unchanged() {
         ),
         (
             &["-r", "region0", "-s", "16M", "-n", &"n".repeat(64)],
-            "namespace name is 64 bytes, the limit is 63",
+            "name is 64 bytes long, the label holds at most 63",
         ),
     ] {
         let o = ours(&[&["create-namespace"][..], args].concat());

@@ -3,6 +3,9 @@
 //! ```text
 //! csi_client --endpoint unix:///run/csi/csi.sock walk [--size 256Mi] [--fs ext4|xfs] [--dir DIR]
 //! csi_client --endpoint unix:///run/csi/csi.sock probe
+//! csi_client --endpoint unix:///run/csi/csi.sock pairs N [--size 256Mi]
+//! csi_client --endpoint unix:///run/csi/csi.sock create NAME [--size 256Mi]
+//! csi_client --endpoint unix:///run/csi/csi.sock list
 //! ```
 //!
 //! `probe` waits (polling every 2 ms) until the driver answers Probe with
@@ -11,6 +14,9 @@
 //! `walk` takes one volume through its whole life (capacity, create, stage,
 //! publish, write and read back, stats, expand when the driver can, unpublish,
 //! unstage, delete), printing each call and its result on one line.
+//!
+//! `pairs N` times N CreateVolume+DeleteVolume pairs, one after another,
+//! and prints their median and 99th percentile latency.
 
 mod conn;
 
@@ -22,6 +28,9 @@ use std::time::Instant;
 
 struct Args {
     probe: bool,
+    create: Option<String>,
+    list: bool,
+    pairs: usize,
     endpoint: PathBuf,
     size: i64,
     fs: String,
@@ -31,6 +40,9 @@ struct Args {
 fn parse() -> Result<Args, String> {
     let mut a = Args {
         probe: false,
+        create: None,
+        list: false,
+        pairs: 0,
         endpoint: PathBuf::new(),
         size: 256 << 20,
         fs: "ext4".into(),
@@ -47,11 +59,15 @@ fn parse() -> Result<Args, String> {
             "--dir" => a.dir = PathBuf::from(val()?),
             "walk" => walk = true,
             "probe" => a.probe = true,
+            "create" => a.create = Some(val()?),
+            "list" => a.list = true,
+            "pairs" => a.pairs = val()?.parse().map_err(|_| "pairs needs a count")?,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    if !(walk || a.probe) || a.endpoint.as_os_str().is_empty() {
-        return Err("usage: csi_client --endpoint unix:///path walk [--size 256Mi] [--fs ext4|xfs] [--dir DIR] | probe".into());
+    let chosen = walk || a.probe || a.pairs > 0 || a.create.is_some() || a.list;
+    if !chosen || a.endpoint.as_os_str().is_empty() {
+        return Err("usage: csi_client --endpoint unix:///path walk [--size 256Mi] [--fs ext4|xfs] [--dir DIR] | probe | pairs N [--size 256Mi] | create NAME [--size 256Mi] | list".into());
     }
     Ok(a)
 }
@@ -99,9 +115,59 @@ async fn probe(a: &Args) -> Result<(), tonic::Status> {
     }
 }
 
+/// Times `a.pairs` CreateVolume+DeleteVolume pairs of `a.size` bytes; prints p50 and p99.
+async fn pairs(a: &Args) -> Result<(), tonic::Status> {
+    let mut ctl = controller_client::ControllerClient::new(conn::connect(&a.endpoint).await?);
+    let cap = VolumeCapability {
+        access_mode: Some(AccessMode {
+            mode: Mode::SingleNodeWriter as i32,
+        }),
+        access_type: Some(AccessType::Mount(MountVolume::default())),
+    };
+    let mut took = Vec::with_capacity(a.pairs);
+    for i in 0..a.pairs {
+        let t = Instant::now();
+        let v = ctl
+            .create_volume(CreateVolumeRequest {
+                name: format!("pair-{}-{i}", std::process::id()),
+                capacity_range: Some(CapacityRange {
+                    required_bytes: a.size,
+                    limit_bytes: 0,
+                }),
+                volume_capabilities: vec![cap.clone()],
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .volume
+            .unwrap_or_default();
+        ctl.delete_volume(DeleteVolumeRequest {
+            volume_id: v.volume_id,
+            secrets: Default::default(),
+        })
+        .await?;
+        took.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    took.sort_by(f64::total_cmp);
+    let q = |p: f64| took[((took.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "pairs={} p50_ms={:.2} p99_ms={:.2}",
+        took.len(),
+        q(0.5),
+        q(0.99)
+    );
+    Ok(())
+}
+
 async fn walk(a: Args) -> Result<(), tonic::Status> {
     if a.probe {
         return probe(&a).await;
+    }
+    if a.pairs > 0 {
+        return pairs(&a).await;
+    }
+    if a.create.is_some() || a.list {
+        return create_or_list(&a).await;
     }
     let ch = conn::connect(&a.endpoint).await?;
     let mut id_c = identity_client::IdentityClient::new(ch.clone());
@@ -302,6 +368,56 @@ async fn walk(a: Args) -> Result<(), tonic::Status> {
     show("GetCapacity", t, &r, |c| {
         format!("{} MiB free again", c.available_capacity >> 20)
     });
+    Ok(())
+}
+
+/// Creates one volume, or lists every volume with its size and condition.
+async fn create_or_list(a: &Args) -> Result<(), tonic::Status> {
+    let mut ctl = controller_client::ControllerClient::new(conn::connect(&a.endpoint).await?);
+    if let Some(name) = &a.create {
+        let req = CreateVolumeRequest {
+            name: name.clone(),
+            capacity_range: Some(CapacityRange {
+                required_bytes: a.size,
+                limit_bytes: 0,
+            }),
+            volume_capabilities: vec![VolumeCapability {
+                access_mode: Some(AccessMode {
+                    mode: Mode::SingleNodeWriter as i32,
+                }),
+                access_type: Some(AccessType::Mount(MountVolume::default())),
+            }],
+            ..Default::default()
+        };
+        let t = Instant::now();
+        let r = ctl.create_volume(req).await;
+        show(&format!("CreateVolume {name}"), t, &r, |v| {
+            let v = v.get_ref().volume.clone().unwrap_or_default();
+            format!("{} ({} MiB)", v.volume_id, v.capacity_bytes >> 20)
+        });
+        return r.map(drop);
+    }
+    let list = ctl
+        .list_volumes(ListVolumesRequest::default())
+        .await?
+        .into_inner();
+    for e in list.entries {
+        let v = e.volume.unwrap_or_default();
+        let c = e
+            .status
+            .and_then(|s| s.volume_condition)
+            .unwrap_or_default();
+        println!(
+            "  {}  {:>6} MiB  {}",
+            v.volume_id,
+            v.capacity_bytes >> 20,
+            if c.abnormal {
+                c.message
+            } else {
+                "healthy".into()
+            }
+        );
+    }
     Ok(())
 }
 

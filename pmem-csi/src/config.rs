@@ -49,6 +49,8 @@ pub struct Config {
     pub kubelet_dir: PathBuf,
     /// How long a pending device waits for a retry before it is removed.
     pub orphan_grace: std::time::Duration,
+    /// The group given access to the CSI socket (mode 0660); none: 0600, owner only.
+    pub socket_group: Option<u32>,
 }
 
 /// The usage text.
@@ -57,6 +59,7 @@ pub const USAGE: &str =
                        --device-manager lvm|direct|sim [--state-dir DIR] [--pmem-percentage P]
                        [--sim-regions SPEC] [--metrics-listen ADDR] [--log-format text|json]
                        [--kubelet-dir DIR] [--orphan-grace SECONDS]
+                       [--socket-group GID|NAME]   (socket mode 0660 for that group, else 0600)
                        [--dry-run]   (check the arguments and exit)";
 
 impl Config {
@@ -74,6 +77,7 @@ impl Config {
             log_format: LogFormat::Text,
             kubelet_dir: PathBuf::from("/var/lib/kubelet"),
             orphan_grace: crate::driver::DEFAULT_ORPHAN_GRACE,
+            socket_group: None,
         };
         let mut manager = None;
         let mut it = args.iter();
@@ -155,6 +159,7 @@ impl Config {
                     })?;
                     c.orphan_grace = std::time::Duration::from_secs(secs);
                 }
+                "--socket-group" => c.socket_group = Some(crate::socket::group_id(&value()?)?),
                 other => return Err(Error::invalid(format!("unknown option {other:?}\n{USAGE}"))),
             }
         }

@@ -4,13 +4,15 @@
 //! controller and node services on a unix socket (the external-provisioner runs in
 //! node-deployment mode beside it). The driver is thin: volumes come from a
 //! device manager over the layers below (LVM, one namespace per volume, or
-//! the allocator's simulator); the driver validates requests, keeps its own
-//! record of volumes on disk, and answers with the right gRPC codes.
+//! the allocator's simulator); the driver validates requests, keeps each
+//! volume's record on its device (with a cache on disk that may vanish), and
+//! answers with the right gRPC codes.
 //!
 //! Modules:
 //! - [`proto`]: the CSI v1 messages and services, compiled from `proto/csi.proto`;
 //! - [`config`]: the command line;
 //! - [`server`]: building the driver and serving gRPC on the socket;
+//! - [`socket`]: the CSI socket, created private whatever the umask;
 //! - [`identity`], [`controller`], [`node`]: the CSI services, thin handlers;
 //! - [`handler`]: what every handler does around its work (blocking pool, span, metrics, panics);
 //! - [`driver`]: the logic of each controller operation as plain functions;
@@ -44,6 +46,7 @@ pub mod paths;
 pub mod reconcile;
 pub mod record;
 pub mod server;
+pub mod socket;
 pub mod state;
 pub mod volume;
 pub mod zeroing;

@@ -1,4 +1,5 @@
-//! Prometheus metrics: operations by method and code with latencies, and capacity per device manager.
+//! Prometheus metrics: operations by method and code with latencies, and capacity per device manager,
+//! served by a bounded HTTP/1 server whose requests only read memory.
 
 use crate::driver::Driver;
 use crate::volume::Params;
@@ -12,7 +13,15 @@ use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
+
+mod http;
+pub use http::{serve, CONNECTION_DEADLINE, HEADER_TIMEOUT, MAX_CONNECTIONS};
+
+/// How often the capacity gauges are refreshed when no operation changes capacity.
+pub const CAPACITY_REFRESH: Duration = Duration::from_secs(30);
+/// The shortest time between two refreshes (a burst of operations causes one).
+pub const CAPACITY_REFRESH_GAP: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OpLabels {
@@ -37,6 +46,7 @@ pub struct Metrics {
     ops: Family<OpLabels, Counter>,
     latency: Family<MethodLabels, Histogram>,
     capacity: Family<CapLabels, Gauge<u64, AtomicU64>>,
+    capacity_changed: Notify,
 }
 
 impl Default for Metrics {
@@ -85,6 +95,7 @@ impl Metrics {
             ops,
             latency,
             capacity,
+            capacity_changed: Notify::new(),
         }
     }
 
@@ -103,7 +114,13 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// Refreshes the capacity gauges from the device manager.
+    /// Asks for the capacity gauges to be refreshed soon, off the caller's path
+    /// (after an operation that may have changed capacity).
+    pub fn capacity_changed(&self) {
+        self.capacity_changed.notify_one();
+    }
+
+    /// Refreshes the capacity gauges from the device manager (blocks).
     pub fn refresh_capacity(&self, driver: &Driver) {
         if let Ok(c) = driver.capacity(&Params::default()) {
             let m = driver.manager().kind().to_string();
@@ -131,26 +148,18 @@ impl Metrics {
     }
 }
 
-/// Serves `GET /metrics` (any path) over plain HTTP/1 on `listener`.
-pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, driver: Arc<Driver>) {
+/// Keeps the capacity gauges current: refreshes them now, every
+/// [`CAPACITY_REFRESH`], and after [`Metrics::capacity_changed`], at most once per
+/// [`CAPACITY_REFRESH_GAP`]; runs until the runtime stops.
+pub async fn keep_capacity_current(metrics: Arc<Metrics>, driver: Arc<Driver>) {
     loop {
-        let Ok((mut sock, _)) = listener.accept().await else {
-            continue;
-        };
-        let (metrics, driver) = (metrics.clone(), driver.clone());
-        tokio::spawn(async move {
-            let mut buf = [0u8; 4096];
-            let _ = sock.read(&mut buf).await;
-            let d = driver.clone();
-            let m = metrics.clone();
-            let _ = tokio::task::spawn_blocking(move || m.refresh_capacity(&d)).await;
-            let body = metrics.render();
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = sock.write_all(head.as_bytes()).await;
-            let _ = sock.write_all(body.as_bytes()).await;
-        });
+        let (m, d) = (metrics.clone(), driver.clone());
+        let _ = tokio::task::spawn_blocking(move || m.refresh_capacity(&d)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(CAPACITY_REFRESH) => {}
+            _ = metrics.capacity_changed.notified() => {
+                tokio::time::sleep(CAPACITY_REFRESH_GAP).await;
+            }
+        }
     }
 }

@@ -4,7 +4,6 @@ use crate::driver::Driver;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::nodeops::{Access, NodeOps, EPHEMERAL_KEY};
-use crate::paths::lexical;
 use crate::proto::node_server::Node;
 use crate::proto::node_service_capability::{rpc::Type as CapType, Rpc};
 use crate::proto::volume_capability::AccessType;
@@ -53,8 +52,15 @@ fn volume_path(ops: &NodeOps, id: &str, path: &str) -> Result<std::path::PathBuf
     if path.is_empty() {
         return Err(Error::invalid("volume path is missing"));
     }
-    lexical("volume path", path)?;
     ops.record(id)?;
+    if !path.starts_with('/') {
+        // A relative path names nothing the volume could be published at.
+        return Err(Error::NotFound(format!(
+            "volume {} is not published at \"{}\"",
+            crate::volume::shown(id),
+            crate::volume::shown(path)
+        )));
+    }
     ops.kubelet.check("volume path", path)
 }
 

@@ -483,7 +483,7 @@ pub fn parse_quantity(v: &str) -> Result<u64> {
     let (n, unit) = v.split_at(split);
     let n: u64 = n
         .parse()
-        .map_err(|_| Error::invalid(format!("size {v:?} is not a quantity like 1Gi")))?;
+        .map_err(|_| Error::invalid(format!("size \"{}\" is not a quantity like 1Gi", shown(v))))?;
     let mult: u64 = match unit {
         "" => 1,
         "k" => 1000,
@@ -494,10 +494,15 @@ pub fn parse_quantity(v: &str) -> Result<u64> {
         "Mi" => 1 << 20,
         "Gi" => 1 << 30,
         "Ti" => 1 << 40,
-        _ => return Err(Error::invalid(format!("size {v:?}: unknown unit {unit:?}"))),
+        _ => {
+            return Err(Error::invalid(format!(
+                "size \"{}\": unknown unit",
+                shown(v)
+            )))
+        }
     };
     n.checked_mul(mult)
-        .ok_or_else(|| Error::invalid(format!("size {v:?} is too large")))
+        .ok_or_else(|| Error::invalid(format!("size \"{}\" is too large", shown(v))))
 }
 
 fn statvfs(path: &Path) -> Result<Usage> {

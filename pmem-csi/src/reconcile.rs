@@ -137,6 +137,11 @@ impl Driver {
     /// Volumes with an operation in flight are left for the next pass.
     /// Returns what changed, for the log.
     pub fn maintain(&self) -> Vec<String> {
+        if self.table().values().any(|e| e.missing) {
+            if let Err(e) = self.manager.rescan() {
+                return vec![format!("devices not rescanned: {e}")];
+            }
+        }
         let devices = match self.manager.list() {
             Ok(d) => d,
             Err(e) => return vec![format!("devices not listed: {e}")],
@@ -221,6 +226,7 @@ impl Driver {
         if self.condition(&rec.id).is_none() {
             return Ok(rec);
         }
+        self.manager.rescan()?;
         let back = self.manager.list()?.into_iter().find(|d| d.id == rec.id);
         match back {
             Some(d) => {

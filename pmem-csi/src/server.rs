@@ -5,7 +5,7 @@ use crate::controller::ControllerService;
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::identity::IdentityService;
-use crate::manager::{DeviceManager, LvmManager, NamespaceManager};
+use crate::manager::{CachedManager, DeviceManager, LvmManager, NamespaceManager};
 use crate::metrics::Metrics;
 use crate::node::NodeService;
 use crate::nodeops::{NodeOps, NodePaths};
@@ -18,8 +18,12 @@ use std::sync::Arc;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
 
-/// Builds the device manager the configuration names.
+/// Builds the device manager the configuration names, its capacity reports cached.
 pub fn manager(c: &Config) -> Result<Arc<dyn DeviceManager>> {
+    Ok(Arc::new(CachedManager::new(raw_manager(c)?)))
+}
+
+fn raw_manager(c: &Config) -> Result<Arc<dyn DeviceManager>> {
     Ok(match c.manager {
         ManagerKind::Sim => {
             let sizes = parse_region_sizes(&c.sim_regions)?;
@@ -51,6 +55,7 @@ pub async fn run(c: Config) -> Result<()> {
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
     for n in notes {
+        let n = crate::handler::loggable(&n, crate::handler::LOGGED_ERROR_MAX);
         tracing::warn!(reconcile = %n, "state reconciled with the device manager");
     }
     let driver = Arc::new(driver);
@@ -70,8 +75,7 @@ pub async fn run(c: Config) -> Result<()> {
     if let Some(dir) = c.endpoint.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let listener = UnixListener::bind(&c.endpoint)
-        .map_err(|e| Error::Internal(format!("{}: {e}", c.endpoint.display())))?;
+    let listener = crate::socket::bind(&c.endpoint, c.socket_group)?;
     tracing::info!(endpoint = %c.endpoint.display(), manager = driver.manager().kind(), node = %driver.node_id, "serving CSI");
     let shutdown = async {
         let mut term =

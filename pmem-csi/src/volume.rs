@@ -32,7 +32,7 @@ impl VolumeId {
             return Err(Error::invalid("volume id is missing"));
         }
         VolumeId::try_from(s.to_string())
-            .map_err(|_| Error::NotFound(format!("volume {s:?} does not exist")))
+            .map_err(|_| Error::NotFound(format!("volume \"{}\" does not exist", shown(s))))
     }
 
     /// The id as text.
@@ -52,7 +52,7 @@ impl TryFrom<String> for VolumeId {
         if ok {
             Ok(VolumeId(s))
         } else {
-            Err(format!("malformed volume id {s:?}"))
+            Err(format!("malformed volume id \"{}\"", shown(&s)))
         }
     }
 }
@@ -69,15 +69,11 @@ impl fmt::Display for VolumeId {
     }
 }
 
-/// Text from a request as it may appear in a message or log line: at most
-/// 64 characters (longer text is cut and marked with `...`), with control
-/// characters, quotes and backslashes escaped, so a name cannot forge a line.
+/// Text from a request as it may appear in an error message: at most 64
+/// bytes of it, escaped ([`crate::handler::loggable`]), so a name can
+/// neither flood nor forge a log line.
 pub fn shown(s: &str) -> String {
-    let mut out: String = s.chars().take(64).flat_map(char::escape_debug).collect();
-    if s.chars().nth(64).is_some() {
-        out.push_str("...");
-    }
-    out
+    crate::handler::loggable(s, 64)
 }
 
 /// A volume name from a CreateVolume request: 1 to 128 bytes, no NUL.
@@ -139,7 +135,9 @@ fn parse_bool(key: &str, v: &str) -> Result<bool> {
         "true" | "yes" | "1" => Ok(true),
         "false" | "no" | "0" => Ok(false),
         _ => Err(Error::invalid(format!(
-            "parameter {key}={v:?} is not a boolean"
+            "parameter {}=\"{}\" is not a boolean",
+            shown(key),
+            shown(v)
         ))),
     }
 }
@@ -162,7 +160,8 @@ impl Params {
                         "devdax" => VolumeMode::Devdax,
                         _ => {
                             return Err(Error::invalid(format!(
-                                "parameter mode={v:?}: expected fsdax or devdax"
+                                "parameter mode=\"{}\": expected fsdax or devdax",
+                                shown(v)
                             )))
                         }
                     }
@@ -170,7 +169,8 @@ impl Params {
                 _ if k.starts_with("csi.storage.k8s.io/") => {}
                 _ => {
                     return Err(Error::invalid(format!(
-                        "unknown parameter {k:?} (known: eraseAfter, mode, dax)"
+                        "unknown parameter \"{}\" (known: eraseAfter, mode, dax)",
+                        shown(k)
                     )))
                 }
             }

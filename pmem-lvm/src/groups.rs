@@ -1,8 +1,8 @@
 //! [`VolumeGroups`]: the crate's VGs as LVM reports them, the volume index, and the locks.
 //!
 //! The state is read from LVM when the value is opened (three report
-//! commands) and by [`VolumeGroups::refresh`], [`VolumeGroups::list`] and
-//! [`VolumeGroups::capacity`]; create, delete and grow keep it current, so
+//! commands) and by [`VolumeGroups::refresh`] and [`VolumeGroups::list`];
+//! [`VolumeGroups::capacity`] rereads only the VGs (one report); create, delete and grow keep it current, so
 //! that they run one LVM command each. One value is meant to own the
 //! crate's VGs on a machine (the CSI node driver); a command that finds LVM
 //! disagreeing with the index refreshes it and retries once.
@@ -129,6 +129,43 @@ impl VolumeGroups {
             })
             .collect();
         st.volumes = volumes;
+        Ok(())
+    }
+
+    /// Rereads the sizes and free space of the crate's VGs (one `vgs`);
+    /// a VG that appeared is added with the PVs and volumes of the next [`Self::refresh`].
+    pub(crate) fn refresh_vgs(&self) -> Result<()> {
+        let vgs = own_vgs(&self.runner)?;
+        let mut st = lock(&self.state);
+        let pending = st.pending.clone();
+        let mut old = std::mem::take(&mut st.vgs);
+        st.vgs = vgs
+            .into_iter()
+            .map(|vg| {
+                let free = vg
+                    .free
+                    .saturating_sub(pending.get(&vg.name).copied().unwrap_or(0));
+                let info = match old.remove(&vg.name) {
+                    Some(known) => VgInfo {
+                        size: vg.size,
+                        free,
+                        extent_size: vg.extent_size,
+                        dirty: vg.dirty,
+                        ..known
+                    },
+                    None => VgInfo {
+                        name: vg.name.clone(),
+                        size: vg.size,
+                        free,
+                        extent_size: vg.extent_size,
+                        pvs: Vec::new(),
+                        volumes: 0,
+                        dirty: vg.dirty,
+                    },
+                };
+                (vg.name, info)
+            })
+            .collect();
         Ok(())
     }
 

@@ -307,9 +307,10 @@ impl VolumeGroups {
         Ok(self.lookup(name))
     }
 
-    /// Capacity per VG and in total, reread from LVM.
+    /// Capacity per VG and in total, reread from LVM with one `vgs` report
+    /// (the PVs and volumes it does not need are left as last read).
     pub fn capacity(&self) -> Result<Capacity> {
-        self.refresh()?;
+        self.refresh_vgs()?;
         let st = lock(&self.state);
         let vgs: Vec<VgCapacity> = st
             .vgs

@@ -191,3 +191,37 @@ fn row_fields_are_what_the_decoder_reads() {
     assert!(LvRow::FIELDS.contains(&"lv_tags"));
     assert!(PvRow::FIELDS.contains(&"pv_tags"));
 }
+
+/// A stand-in `lvm` that answers reports from the recorded fixtures and
+/// appends each subcommand it runs to `calls`.
+fn recorded_lvm(calls: &std::path::Path) -> PathBuf {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    script(
+        "recorded-lvm",
+        &format!(
+            r#"echo "$1" >> '{}'; case "$1" in vgs|lvs|pvs) cat '{fixtures}'/"$1".json;; *) exit 3;; esac"#,
+            calls.display()
+        ),
+    )
+}
+
+#[test]
+fn capacity_costs_one_vgs_report() {
+    let calls = script("unused", "").with_file_name("calls");
+    let groups =
+        pmem_lvm::VolumeGroups::open(Runner::new().with_lvm(recorded_lvm(&calls))).unwrap();
+    std::fs::write(&calls, "").unwrap();
+    let c = groups.capacity().unwrap();
+    assert_eq!(std::fs::read_to_string(&calls).unwrap(), "vgs\n");
+    assert_eq!(c.vgs.len(), 1, "only the pmem-rs VG counts: {c:?}");
+    assert_eq!((c.size, c.free), (1_182_793_728, 1_115_684_864));
+    // What capacity does not reread is kept: the VG's PVs and volume count.
+    let vg = &groups.vgs()[0];
+    assert!(!vg.pvs.is_empty(), "{vg:?}");
+    assert_eq!(
+        groups
+            .lookup(&VolumeName::new("db-1").unwrap())
+            .map(|v| v.size),
+        Some(64 << 20)
+    );
+}

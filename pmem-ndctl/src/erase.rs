@@ -7,9 +7,11 @@
 //! chunks of [`CHUNK`] bytes, and `fsync` waits for the media. A device-dax
 //! character device has no such call and ignores `O_EXCL`: it is refused
 //! when a process has it open or mapped (the check namespace destruction
-//! uses), then zeroed through a mapping with non-temporal stores
-//! ([`pmem_dax::Mapping::fill_persist`]), one chunk mapped at a time.
+//! uses), then zeroed through a mapping with non-temporal stores, one chunk
+//! mapped at a time.
 //! After each chunk the caller's progress function gets `(done, total)`.
+
+mod devdax;
 
 use crate::error::{Error, Result};
 use std::fs::{File, OpenOptions};
@@ -49,9 +51,7 @@ pub fn device_size(path: &Path) -> Result<u64> {
             f.seek(SeekFrom::End(0))
                 .map_err(io_error(path, "read the size of"))
         }
-        Kind::DevDax => Ok(pmem_dax::DevDax::open(path)
-            .map_err(dax_error(path))?
-            .size()),
+        Kind::DevDax => Ok(devdax::geometry(path)?.0),
     }
 }
 
@@ -180,46 +180,19 @@ fn zero_dax(
             });
         }
     }
-    let dev = pmem_dax::DevDax::open(path).map_err(dax_error(path))?;
-    let (offset, len) = bounds(path, range, dev.size())?;
-    let align = dev.align();
-    // Each window is mapped on its own: offsets and lengths in multiples of the alignment.
-    let window = CHUNK.div_ceil(align) * align;
-    let end = offset + len;
-    let mut at = offset / align * align;
-    while at < end {
-        let map_len = window.min(dev.size() - at);
-        // SAFETY: no process had the device open or mapped (checked above),
-        // and this mapping is written only by the fill below.
-        let mut map = unsafe { dev.map(at, Some(map_len)) }.map_err(dax_error(path))?;
-        let from = offset.max(at) - at;
-        let to = end.min(at + map_len) - at;
-        let (from, n) = (from as usize, (to - from) as usize);
-        map.fill_persist(from, n, 0).map_err(dax_error(path))?;
-        at += map_len;
-        progress(end.min(at) - offset, len);
-    }
+    let geometry = devdax::geometry(path)?;
+    let (offset, len) = bounds(path, range, geometry.0)?;
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io_error(path, "open"))?;
+    devdax::fill_zero(path, &f, (offset, len), geometry, CHUNK, &mut |done| {
+        progress(done, len)
+    })?;
     Ok(len)
 }
 
 fn io_error<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> Error + 'a {
     move |e| Error::from_errno(path.display(), op, e.raw_os_error().unwrap_or(libc::EIO))
-}
-
-fn dax_error(path: &Path) -> impl Fn(pmem_dax::Error) -> Error + '_ {
-    move |e| {
-        use pmem_dax::ErrorKind as K;
-        let object = path.display().to_string();
-        match e.kind() {
-            K::NotFound => Error::NotFound { object },
-            K::InvalidSize | K::Misaligned | K::OutOfRange | K::NotDevDax => {
-                Error::invalid(object, e.to_string())
-            }
-            _ => Error::Io {
-                object,
-                op: format!("zero ({e})"),
-                errno: libc::EIO,
-            },
-        }
-    }
 }

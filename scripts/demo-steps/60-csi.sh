@@ -8,7 +8,7 @@ scripts/pmem-vm -- bash -c '
   ndctl disable-region all >/dev/null 2>&1; ndctl init-labels -f all >/dev/null 2>&1; ndctl enable-region all >/dev/null 2>&1
   mkdir -p /run/csi
   target/debug/pmem-csi-driver --endpoint unix:///run/csi/csi.sock --node-id demo-node --device-manager lvm \
-      --state-dir /run/csi/state --log-format json 2>/run/csi/driver.log &
+      --state-dir /run/csi/state --kubelet-dir /run/csi --log-format json 2>/run/csi/driver.log &
   target/debug/examples/csi_client --endpoint unix:///run/csi/csi.sock walk --size 256Mi --dir /run/csi/walk
   kill %1
 ' 2> >(grep -v "^pmem-vm: " >&2)

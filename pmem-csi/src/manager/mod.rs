@@ -1,9 +1,11 @@
 //! Device managers: where volumes come from (LVM logical volumes, one namespace per volume, or the simulator).
 
+mod cached;
 mod lvm;
 
 mod namespaces;
 
+pub use cached::CachedManager;
 pub use lvm::LvmManager;
 pub use namespaces::NamespaceManager;
 
@@ -70,6 +72,12 @@ pub trait DeviceManager: Send + Sync {
     fn expand(&self, id: &VolumeId, size: u64) -> Result<u64>;
     /// Every device this manager created (found by its marks), with its size and record.
     fn list(&self) -> Result<Vec<Device>>;
+    /// Forgets what it cached of the machine's devices, so that the next
+    /// [`DeviceManager::list`] sees devices that came back (a namespace
+    /// enabled again by another program).
+    fn rescan(&self) -> Result<()> {
+        Ok(())
+    }
     /// Capacity for volumes with `params`.
     fn capacity(&self, params: &Params) -> Result<Capacity>;
 }

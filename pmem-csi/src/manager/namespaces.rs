@@ -23,6 +23,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 type PathOf<B> = Box<dyn Fn(&B, &AllocatedNamespace) -> Result<String> + Send + Sync>;
 type Save<B> = Box<dyn Fn(&mut B) -> Result<()> + Send + Sync>;
+type Fresh<B> = Box<dyn Fn() -> Result<B> + Send + Sync>;
 
 /// Volumes as namespaces named after their volume id and record (see
 /// [`crate::record`]); namespaces with other names are never touched.
@@ -36,6 +37,8 @@ pub struct NamespaceManager<B> {
     save: Option<Save<B>>,
     /// Whether erasing writes to real devices.
     real_devices: bool,
+    /// A backend that reads the machine anew (libndctl caches what it saw).
+    fresh: Option<Fresh<B>>,
 }
 
 fn layout(params: &Params) -> Layout {
@@ -74,6 +77,7 @@ impl NamespaceManager<Simulator> {
                 }
             })),
             real_devices: false,
+            fresh: None,
         })
     }
 }
@@ -108,6 +112,9 @@ impl NamespaceManager<NdctlBackend> {
             }),
             save: None,
             real_devices: true,
+            fresh: Some(Box::new(|| {
+                Ok(NdctlBackend::new(Context::new()?).labelled_only())
+            })),
         })
     }
 }
@@ -121,10 +128,13 @@ impl<B: Backend + Send> NamespaceManager<B> {
         let Some((id, record)) = DeviceRecord::parse_namespace_name(&ns.name) else {
             return Ok(None);
         };
+        // A disabled namespace has no device node: its volume is missing until it is enabled.
+        let path = (self.path_of)(a.backend(), ns)
+            .map_err(|e| Error::Unavailable(format!("namespace {} of volume {id}: {e}", ns.dev)))?;
         Ok(Some(Device {
             id,
             size: ns.usable,
-            path: (self.path_of)(a.backend(), ns)?,
+            path,
             record,
         }))
     }
@@ -340,10 +350,22 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
         let mut out = Vec::new();
         for region in a.backend().regions()? {
             for ns in &region.namespaces {
-                out.extend(self.device(&a, ns)?);
+                match self.device(&a, ns) {
+                    Ok(d) => out.extend(d),
+                    Err(Error::Unavailable(_)) => {} // Reported missing by the driver.
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(out)
+    }
+
+    fn rescan(&self) -> Result<()> {
+        if let Some(fresh) = &self.fresh {
+            let backend = fresh()?;
+            *self.lock().backend_mut() = backend;
+        }
+        Ok(())
     }
 
     fn capacity(&self, params: &Params) -> Result<Capacity> {
@@ -366,5 +388,72 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
             max_volume: report.total.largest.get(layout.mode),
             max_possible,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Phase;
+    use crate::volume::VolumeName;
+
+    fn id(name: &str) -> VolumeId {
+        VolumeId::for_name(&VolumeName::parse(name).unwrap())
+    }
+
+    fn rec(phase: Phase) -> DeviceRecord {
+        DeviceRecord {
+            phase,
+            limit: 0,
+            params: Params::default(),
+            ephemeral: false,
+            name: None,
+        }
+    }
+
+    fn ids(m: &NamespaceManager<Simulator>) -> Vec<VolumeId> {
+        let mut v: Vec<VolumeId> = m.list().unwrap().into_iter().map(|d| d.id).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn failed_save_keeps_every_acknowledged_volume() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sim-regions.json");
+        let m = NamespaceManager::sim(&[1 << 30], file.clone()).unwrap();
+        let p = Params::default();
+        m.create(&id("a"), 64 << 20, &p, &rec(Phase::Pending))
+            .unwrap();
+        m.update_record(&id("a"), &rec(Phase::Acknowledged))
+            .unwrap();
+        // The state file cannot be replaced: every save fails from here on.
+        std::fs::remove_file(&file).unwrap();
+        std::fs::create_dir(&file).unwrap();
+        std::fs::write(file.join("keep"), b"x").unwrap();
+        assert!(m
+            .create(&id("b"), 64 << 20, &p, &rec(Phase::Pending))
+            .is_err());
+        assert!(m.delete(&id("a"), true).is_err());
+        assert_eq!(
+            ids(&m),
+            vec![id("a")],
+            "memory is what a restart would find"
+        );
+        // Saving works again: the acknowledged volume is still there, whole.
+        std::fs::remove_dir_all(&file).unwrap();
+        m.create(&id("c"), 64 << 20, &p, &rec(Phase::Pending))
+            .unwrap();
+        let again = NamespaceManager::sim(&[1 << 30], file).unwrap();
+        let mut want = vec![id("a"), id("c")];
+        want.sort();
+        assert_eq!(ids(&again), want);
+        let a = again
+            .list()
+            .unwrap()
+            .into_iter()
+            .find(|d| d.id == id("a"))
+            .unwrap();
+        assert_eq!(a.record.unwrap().phase, Phase::Acknowledged);
     }
 }

@@ -122,3 +122,13 @@ proptest! {
         prop_assert_eq!(VolumeName::parse(&s).is_ok(), !s.is_empty() && s.len() <= 128);
     }
 }
+
+#[test]
+fn shown_text_cannot_forge_lines_and_is_bounded() {
+    assert_eq!(shown("a\nb\"c"), "a\\nb\\\"c");
+    let long = "x".repeat(10_000);
+    assert!(shown(&long).len() <= 67);
+    assert!(shown(&long).ends_with('…'));
+    let e = VolumeId::parse(&format!("{long}\nforged line")).unwrap_err();
+    assert!(!e.to_string().contains('\n') && e.to_string().len() < 200);
+}

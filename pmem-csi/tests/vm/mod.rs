@@ -61,7 +61,15 @@ impl Driver {
     }
 
     /// Kills the driver and waits for it.
-    pub fn kill(mut self) {
+    pub fn kill(self) {
+        drop(self);
+    }
+}
+
+/// A failing test must not leave its driver running: it would hold the
+/// test's output open and the VM run would wait for it forever.
+impl Drop for Driver {
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
