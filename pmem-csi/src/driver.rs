@@ -400,17 +400,25 @@ impl Driver {
         Ok((page, next))
     }
 
-    /// Grows volume `id` to at least `range.required` bytes.
-    pub fn expand_volume(&self, id: &str, range: SizeRange) -> Result<u64> {
-        let vid = VolumeId::parse(id)?;
-        let _guard = self.lock_volume(&[vid.as_str()])?;
-        let rec = self.volume(id)?;
+    /// Grows the device of volume `id` to at least `range.required` bytes
+    /// (nothing to do when it is that large already, or when nothing is
+    /// required); returns its size. The caller holds the volume's lock
+    /// ([`Driver::lock_volume`]): growth is one step of the node's expansion.
+    pub(crate) fn grow_locked(&self, id: &VolumeId, range: SizeRange) -> Result<u64> {
+        let rec = self.volume(id.as_str())?;
         if let Some(why) = self.condition(&rec.id) {
             return Err(Error::Unavailable(why));
         }
-        let want = range.target();
+        let want = range.required;
         if rec.size >= want {
             return Ok(rec.size);
+        }
+        let max_possible = self.max_possible(&rec.params)?;
+        if want > max_possible {
+            return Err(Error::OutOfRange(format!(
+                "volume {}: {want} bytes is more than this node can ever provide ({max_possible} bytes)",
+                rec.id
+            )));
         }
         let size = self.manager.expand(&rec.id, want)?;
         let mut new = VolumeRecord { size, ..rec };

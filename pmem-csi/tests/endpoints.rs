@@ -472,12 +472,9 @@ async fn log_lines_cannot_be_forged_by_names() {
         .unwrap_err();
     let _ = c
         .controller
-        .controller_expand_volume(ControllerExpandVolumeRequest {
+        .validate_volume_capabilities(ValidateVolumeCapabilitiesRequest {
             volume_id: hostile.clone(),
-            capacity_range: Some(CapacityRange {
-                required_bytes: 1 << 30,
-                limit_bytes: 0,
-            }),
+            volume_capabilities: vec![mount_cap()],
             ..Default::default()
         })
         .await
