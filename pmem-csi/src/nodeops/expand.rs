@@ -25,9 +25,11 @@ impl NodeOps {
     /// Grows volume `id`, used at `path`: its device to at least
     /// `range.required` bytes (nothing when it is that large already or
     /// nothing is required), then the filesystem mounted at `path`, if it
-    /// is used as one. `access` is the request's capability, when given;
-    /// without it the path tells (a bound device node or a block device
-    /// file: block; a mount: its filesystem). Returns the device's size.
+    /// is used as one. The path tells how the volume is used (a bound device
+    /// node: block; another mount of the volume: its filesystem); where
+    /// nothing is mounted, `access` (the request's capability) does, and
+    /// without it a block device file of the volume means block. Returns the
+    /// device's size.
     pub fn expand(
         &self,
         id: &str,
@@ -48,14 +50,15 @@ impl NodeOps {
         if mount.as_ref().is_some_and(|m| !shows(m, &rec)) {
             return Err(not_here());
         }
-        let target = match (access, &mount) {
-            (Some(Access::Block), _) => {
+        // What is mounted at the path decides; the capability only where nothing is.
+        let target = match (&mount, access) {
+            (Some(m), _) if m.fstype == "devtmpfs" => Target::Block,
+            (Some(m), _) => Target::Filesystem(m.fstype.as_str()),
+            (None, Some(Access::Mount { .. })) => return Err(not_here()),
+            (None, Some(Access::Block)) => {
                 check_block_path(path, &rec).map_err(|()| not_here())?;
                 Target::Block
             }
-            (_, Some(m)) if m.fstype == "devtmpfs" => Target::Block,
-            (_, Some(m)) => Target::Filesystem(m.fstype.as_str()),
-            (Some(Access::Mount { .. }), None) => return Err(not_here()),
             (None, None) => {
                 let is_block =
                     std::fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device());
