@@ -305,6 +305,23 @@ async fn lifecycle(mode: &'static str) {
             std::fs::read(target.join("before")).expect("read after growth"),
             b"kill"
         );
+    } else {
+        // One namespace per volume cannot grow: no expansion is offered or done.
+        let refused = c
+            .node
+            .node_expand_volume(NodeExpandVolumeRequest {
+                volume_id: v.volume_id.clone(),
+                volume_path: target.display().to_string(),
+                capacity_range: Some(CapacityRange {
+                    required_bytes: 512 * MIB,
+                    limit_bytes: 0,
+                }),
+                volume_capability: Some(cap.clone()),
+                ..Default::default()
+            })
+            .await
+            .expect_err("direct volumes cannot grow");
+        assert_eq!(refused.code(), tonic::Code::Unimplemented, "{refused:?}");
     }
     unpublish_unstage_delete(&mut c, &v, &staging, &target).await;
     assert!(c
