@@ -22,17 +22,22 @@ use pmem_csi::state::StateStore;
 use pmem_csi::volume::{Params, VolumeId};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tonic::Code;
 
 const MIB: i64 = 1 << 20;
 const GIB: i64 = 1 << 30;
 
 /// A fake device manager for logic tests: the simulator, whose devices
-/// "grow" by sizes kept in memory beside it, within the space it reports.
+/// "grow" by sizes kept in memory beside it, within the space it reports;
+/// each growth takes `slow` and announces itself in `growing`.
 struct GrowingFakeManager {
     inner: Arc<dyn DeviceManager>,
     grown: Mutex<HashMap<VolumeId, u64>>,
+    slow: Duration,
+    growing: Arc<AtomicBool>,
 }
 
 impl GrowingFakeManager {
@@ -83,6 +88,8 @@ impl DeviceManager for GrowingFakeManager {
         if size <= now {
             return Ok(now);
         }
+        self.growing.store(true, Ordering::SeqCst);
+        std::thread::sleep(self.slow);
         let free = self.inner.capacity(&Params::default())?.free;
         if size - now > free {
             return Err(CsiError::ResourceExhausted(format!(
@@ -130,13 +137,20 @@ fn sim(dir: &Path) -> Arc<dyn DeviceManager> {
     Arc::new(NamespaceManager::sim(&[4 << 30, 4 << 30], dir.join("sim.json")).unwrap())
 }
 
-/// The simulator behind the growing fake.
-async fn start_growing(dir: &Path) -> Clients {
+/// The simulator behind the growing fake, whose growths take `slow`.
+async fn start_growing_slowly(dir: &Path, slow: Duration, growing: Arc<AtomicBool>) -> Clients {
     let fake = GrowingFakeManager {
         inner: sim(dir),
         grown: Mutex::new(HashMap::new()),
+        slow,
+        growing,
     };
     serve(dir, Arc::new(fake)).await
+}
+
+/// The simulator behind the growing fake.
+async fn start_growing(dir: &Path) -> Clients {
+    start_growing_slowly(dir, Duration::ZERO, Arc::default()).await
 }
 
 fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> Code {
@@ -423,4 +437,43 @@ async fn hostile_node_expand_requests_are_refused_and_change_nothing() {
         Code::ResourceExhausted
     );
     assert_eq!(size_of(&mut c, &id).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_growing_volume_is_locked_against_other_operations() {
+    let dir = tempfile::tempdir().unwrap();
+    let growing = Arc::new(AtomicBool::new(false));
+    let mut c = start_growing_slowly(dir.path(), Duration::from_secs(2), growing.clone()).await;
+    let (id, path) = block_volume(&mut c, dir.path(), "busy", 64 * MIB).await;
+    let mut node = c.node.clone();
+    let first = {
+        let req = grow(&id, &path, 256 * MIB, 0);
+        tokio::spawn(async move { node.node_expand_volume(req).await })
+    };
+    while !growing.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        code(
+            c.node
+                .node_expand_volume(grow(&id, &path, 512 * MIB, 0))
+                .await
+        ),
+        Code::Aborted
+    );
+    let delete = DeleteVolumeRequest {
+        volume_id: id.clone(),
+        ..Default::default()
+    };
+    assert_eq!(
+        code(c.controller.delete_volume(delete).await),
+        Code::Aborted
+    );
+    assert!(
+        !first.is_finished(),
+        "the first growth was meant to be running"
+    );
+    let grown = first.await.unwrap().unwrap().into_inner();
+    assert_eq!(grown.capacity_bytes, 256 * MIB);
+    assert_eq!(size_of(&mut c, &id).await, 256 * MIB);
 }
