@@ -51,6 +51,18 @@ pub struct Config {
     pub orphan_grace: std::time::Duration,
     /// The group given access to the CSI socket (mode 0660); none: 0600, owner only.
     pub socket_group: Option<u32>,
+    /// Registration with the kubelet, when asked for.
+    pub registration: Option<KubeletRegistration>,
+}
+
+/// Where the driver registers with the kubelet (see [`crate::registration`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeletRegistration {
+    /// The registration socket to serve, in the kubelet's plugin registry
+    /// (`/var/lib/kubelet/plugins_registry/NAME-reg.sock` as the driver sees it).
+    pub socket: PathBuf,
+    /// The CSI socket as the kubelet on the host sees it, told to the kubelet.
+    pub kubelet_endpoint: PathBuf,
 }
 
 /// The usage text.
@@ -60,6 +72,10 @@ pub const USAGE: &str =
                        [--sim-regions SPEC] [--metrics-listen ADDR] [--log-format text|json]
                        [--kubelet-dir DIR] [--orphan-grace SECONDS]
                        [--socket-group GID|NAME]   (socket mode 0660 for that group, else 0600)
+                       [--registration-socket PATH --kubelet-registration-path PATH]
+                           (register with the kubelet: serve its plugin registration on PATH,
+                            naming the CSI socket as the host sees it; a refused registration
+                            stops the driver with exit status 1, so that the pod restarts)
                        [--dry-run]   (check the arguments and exit)";
 
 impl Config {
@@ -78,7 +94,9 @@ impl Config {
             kubelet_dir: PathBuf::from("/var/lib/kubelet"),
             orphan_grace: crate::driver::DEFAULT_ORPHAN_GRACE,
             socket_group: None,
+            registration: None,
         };
+        let (mut reg_socket, mut reg_endpoint) = (None, None);
         let mut manager = None;
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -143,15 +161,7 @@ impl Config {
                         }
                     }
                 }
-                "--kubelet-dir" => {
-                    let v = value()?;
-                    if !v.starts_with('/') || v.contains('\0') {
-                        return Err(Error::invalid(format!(
-                            "--kubelet-dir {v:?}: expected an absolute path"
-                        )));
-                    }
-                    c.kubelet_dir = PathBuf::from(v);
-                }
+                "--kubelet-dir" => c.kubelet_dir = absolute(key, &value()?)?,
                 "--orphan-grace" => {
                     let v = value()?;
                     let secs: u64 = v.parse().map_err(|_| {
@@ -160,6 +170,8 @@ impl Config {
                     c.orphan_grace = std::time::Duration::from_secs(secs);
                 }
                 "--socket-group" => c.socket_group = Some(crate::socket::group_id(&value()?)?),
+                "--registration-socket" => reg_socket = Some(absolute(key, &value()?)?),
+                "--kubelet-registration-path" => reg_endpoint = Some(absolute(key, &value()?)?),
                 other => return Err(Error::invalid(format!("unknown option {other:?}\n{USAGE}"))),
             }
         }
@@ -170,6 +182,81 @@ impl Config {
         }
         c.manager = manager
             .ok_or_else(|| Error::invalid(format!("--device-manager is required\n{USAGE}")))?;
+        c.registration = match (reg_socket, reg_endpoint) {
+            (Some(socket), Some(kubelet_endpoint)) => Some(KubeletRegistration {
+                socket,
+                kubelet_endpoint,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(Error::invalid(
+                    "--registration-socket and --kubelet-registration-path go together",
+                ))
+            }
+        };
         Ok(c)
+    }
+}
+
+/// The value of option `key`: an absolute path.
+fn absolute(key: &str, v: &str) -> Result<PathBuf> {
+    if !v.starts_with('/') || v.contains('\0') {
+        return Err(Error::invalid(format!(
+            "{key} {v:?}: expected an absolute path"
+        )));
+    }
+    Ok(PathBuf::from(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &[&str]) -> Result<Config> {
+        let mut args: Vec<String> = ["--endpoint", "unix:///csi/csi.sock", "--node-id", "n"]
+            .iter()
+            .chain(["--device-manager", "sim"].iter())
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Config::parse(&args)
+    }
+
+    #[test]
+    fn registration_needs_both_absolute_paths() {
+        assert_eq!(parse(&[]).unwrap().registration, None);
+        let c = parse(&[
+            "--registration-socket",
+            "/registry/x-reg.sock",
+            "--kubelet-registration-path=/var/lib/kubelet/plugins/x/csi.sock",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.registration,
+            Some(KubeletRegistration {
+                socket: "/registry/x-reg.sock".into(),
+                kubelet_endpoint: "/var/lib/kubelet/plugins/x/csi.sock".into(),
+            })
+        );
+        for bad in [
+            &["--registration-socket", "/registry/x-reg.sock"][..],
+            &["--kubelet-registration-path", "/k/csi.sock"],
+            &[
+                "--registration-socket",
+                "relative.sock",
+                "--kubelet-registration-path",
+                "/k/csi.sock",
+            ],
+            &[
+                "--registration-socket",
+                "/r.sock",
+                "--kubelet-registration-path",
+                "",
+            ],
+            &["--registration-socket"],
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::InvalidArgument, "{bad:?}");
+        }
     }
 }

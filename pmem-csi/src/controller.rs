@@ -62,7 +62,8 @@ impl ControllerService {
     }
 }
 
-fn range(r: Option<&CapacityRange>) -> Result<SizeRange, Error> {
+/// A request's capacity range, checked (none given: no bounds).
+pub(crate) fn range(r: Option<&CapacityRange>) -> Result<SizeRange, Error> {
     r.map_or(Ok(SizeRange::default()), |r| {
         SizeRange::parse(r.required_bytes, r.limit_bytes)
     })
@@ -243,16 +244,13 @@ impl Controller for ControllerService {
         &self,
         _: Request<ControllerGetCapabilitiesRequest>,
     ) -> Result<Response<ControllerGetCapabilitiesResponse>, Status> {
-        let mut types = vec![
+        let types = [
             CapType::CreateDeleteVolume,
             CapType::ListVolumes,
             CapType::GetCapacity,
             CapType::GetVolume,
             CapType::VolumeCondition,
         ];
-        if self.driver.manager().can_expand() {
-            types.push(CapType::ExpandVolume);
-        }
         Ok(Response::new(ControllerGetCapabilitiesResponse {
             capabilities: types
                 .into_iter()
@@ -263,35 +261,18 @@ impl Controller for ControllerService {
         }))
     }
 
+    /// Volumes grow on the node that holds them (NodeExpandVolume, under
+    /// the plugin capability VolumeExpansion ONLINE): this driver runs on
+    /// every node, and only the one holding a volume can grow its device.
+    /// Without the controller capability EXPAND_VOLUME the external-resizer
+    /// only records the new size, and the kubelet calls NodeExpandVolume.
     async fn controller_expand_volume(
         &self,
-        req: Request<ControllerExpandVolumeRequest>,
+        _: Request<ControllerExpandVolumeRequest>,
     ) -> Result<Response<ControllerExpandVolumeResponse>, Status> {
-        let r = req.into_inner();
-        if r.volume_id.is_empty() {
-            return Err(Error::invalid("volume id is missing").into());
-        }
-        let size = match r.capacity_range.as_ref() {
-            None => return Err(Error::invalid("capacity range is missing").into()),
-            Some(c) => range(Some(c))?,
-        };
-        if let Some(c) = &r.volume_capability {
-            check_capability(c)?;
-        }
-        let id = r.volume_id.clone();
-        let new = self
-            .run("ControllerExpandVolume", &id.clone(), move |d| {
-                d.expand_volume(&id, size)
-            })
-            .await?;
-        let block = matches!(
-            r.volume_capability.and_then(|c| c.access_type),
-            Some(volume_capability::AccessType::Block(_))
-        );
-        Ok(Response::new(ControllerExpandVolumeResponse {
-            capacity_bytes: new as i64,
-            node_expansion_required: !block,
-        }))
+        Err(Status::unimplemented(
+            "volumes grow on their node: NodeExpandVolume",
+        ))
     }
 
     async fn controller_get_volume(

@@ -107,6 +107,8 @@ pub struct Driver {
     /// regions' and VGs' sizes do not change while the driver runs.
     max_possible: Mutex<Vec<(Params, u64)>>,
     pub(crate) orphan_grace: Duration,
+    /// Whether the CSI endpoint takes requests (see [`Driver::is_ready`]).
+    serving: tokio::sync::watch::Sender<bool>,
 }
 
 /// The device record of `rec`.
@@ -150,6 +152,7 @@ impl Driver {
                 locks: InFlight::default(),
                 max_possible: Mutex::new(max_possible),
                 orphan_grace: DEFAULT_ORPHAN_GRACE,
+                serving: tokio::sync::watch::Sender::new(false),
             },
             notes,
         ))
@@ -159,6 +162,24 @@ impl Driver {
     pub fn with_orphan_grace(mut self, grace: Duration) -> Self {
         self.orphan_grace = grace;
         self
+    }
+
+    /// Whether the driver is ready: its volumes were loaded and reconciled
+    /// with the devices (it exists) and its CSI endpoint takes requests. CSI
+    /// Probe and the metrics server's `/healthz` both answer this.
+    pub fn is_ready(&self) -> bool {
+        *self.serving.borrow()
+    }
+
+    /// Records whether the CSI endpoint takes requests ([`crate::server::serve`] does).
+    pub fn set_serving(&self, serving: bool) {
+        self.serving.send_replace(serving);
+    }
+
+    /// Waits until the driver [is ready](Driver::is_ready).
+    pub async fn ready(&self) {
+        // The sender lives in `self`: the wait cannot see it closed.
+        let _ = self.serving.subscribe().wait_for(|s| *s).await;
     }
 
     /// The device manager.
@@ -400,17 +421,25 @@ impl Driver {
         Ok((page, next))
     }
 
-    /// Grows volume `id` to at least `range.required` bytes.
-    pub fn expand_volume(&self, id: &str, range: SizeRange) -> Result<u64> {
-        let vid = VolumeId::parse(id)?;
-        let _guard = self.lock_volume(&[vid.as_str()])?;
-        let rec = self.volume(id)?;
+    /// Grows the device of volume `id` to at least `range.required` bytes
+    /// (nothing to do when it is that large already, or when nothing is
+    /// required); returns its size. The caller holds the volume's lock
+    /// ([`Driver::lock_volume`]): growth is one step of the node's expansion.
+    pub(crate) fn grow_locked(&self, id: &VolumeId, range: SizeRange) -> Result<u64> {
+        let rec = self.volume(id.as_str())?;
         if let Some(why) = self.condition(&rec.id) {
             return Err(Error::Unavailable(why));
         }
-        let want = range.target();
+        let want = range.required;
         if rec.size >= want {
             return Ok(rec.size);
+        }
+        let max_possible = self.max_possible(&rec.params)?;
+        if want > max_possible {
+            return Err(Error::OutOfRange(format!(
+                "volume {}: {want} bytes is more than this node can ever provide ({max_possible} bytes)",
+                rec.id
+            )));
         }
         let size = self.manager.expand(&rec.id, want)?;
         let mut new = VolumeRecord { size, ..rec };

@@ -15,7 +15,7 @@ pub const LOGGED_ERROR_MAX: usize = 512;
 const CHANGES_CAPACITY: &[&str] = &[
     "CreateVolume",
     "DeleteVolume",
-    "ControllerExpandVolume",
+    "NodeExpandVolume",
     "NodePublishVolume",
     "NodeUnpublishVolume",
 ];

@@ -50,10 +50,11 @@ impl Identity for IdentityService {
         }))
     }
 
-    /// Answers from memory, never waiting for the device manager: the driver
-    /// serves only once its state was loaded and reconciled with the devices,
-    /// and a liveness probe must not time out while long operations hold the manager.
+    /// Answers [`Driver::is_ready`] from memory, never waiting for the device
+    /// manager: a liveness probe must not time out while long operations hold it.
     async fn probe(&self, _: Request<ProbeRequest>) -> Result<Response<ProbeResponse>, Status> {
-        Ok(Response::new(ProbeResponse { ready: Some(true) }))
+        Ok(Response::new(ProbeResponse {
+            ready: Some(self.0.is_ready()),
+        }))
     }
 }

@@ -12,7 +12,8 @@
 //! - [`proto`]: the CSI v1 messages and services, compiled from `proto/csi.proto`;
 //! - [`config`]: the command line;
 //! - [`server`]: building the driver and serving gRPC on the socket;
-//! - [`socket`]: the CSI socket, created private whatever the umask;
+//! - [`socket`]: the driver's unix sockets, created private whatever the umask;
+//! - [`registration`]: registering with the kubelet (its plugin registration service);
 //! - [`identity`], [`controller`], [`node`]: the CSI services, thin handlers;
 //! - [`handler`]: what every handler does around its work (blocking pool, span, metrics, panics);
 //! - [`driver`]: the logic of each controller operation as plain functions;
@@ -25,7 +26,7 @@
 //! - [`state`]: the atomic on-disk cache of volume records;
 //! - [`paths`]: node paths checked beneath the kubelet directory, and what the driver made there;
 //! - [`locks`]: the per-volume in-flight locks (ABORTED);
-//! - [`metrics`]: Prometheus metrics;
+//! - [`metrics`]: Prometheus metrics, and the health endpoint for the kubelet's liveness probe;
 //! - [`zeroing`]: zeroing space before volumes get it, its progress and the gate creates wait at;
 //! - [`error`]: the error type and its gRPC codes.
 
@@ -45,6 +46,7 @@ pub mod nodeops;
 pub mod paths;
 pub mod reconcile;
 pub mod record;
+pub mod registration;
 pub mod server;
 pub mod socket;
 pub mod state;

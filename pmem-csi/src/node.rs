@@ -198,16 +198,30 @@ impl Node for NodeService {
         }))
     }
 
+    /// Grows the volume's device to the requested size, then its filesystem:
+    /// the whole expansion happens here (see [`crate::nodeops::NodeOps::expand`]).
+    /// A device manager whose volumes cannot grow does not offer this.
     async fn node_expand_volume(
         &self,
         req: Request<NodeExpandVolumeRequest>,
     ) -> Result<Response<NodeExpandVolumeResponse>, Status> {
+        if !self.driver().manager().can_expand() {
+            return Err(Status::unimplemented(format!(
+                "{} volumes cannot grow",
+                self.driver().manager().kind()
+            )));
+        }
         let r = req.into_inner();
         let path = volume_path(&self.ops, &r.volume_id, &r.volume_path)?;
+        let range = crate::controller::range(r.capacity_range.as_ref())?;
+        let access = match &r.volume_capability {
+            Some(c) => Some(access(Some(c))?),
+            None => None,
+        };
         let id = r.volume_id.clone();
         let size = self
             .run("NodeExpandVolume", &r.volume_id, move |o| {
-                o.expand(&id, &path)
+                o.expand(&id, &path, range, access.as_ref())
             })
             .await?;
         Ok(Response::new(NodeExpandVolumeResponse {
@@ -219,12 +233,14 @@ impl Node for NodeService {
         &self,
         _: Request<NodeGetCapabilitiesRequest>,
     ) -> Result<Response<NodeGetCapabilitiesResponse>, Status> {
-        let caps = [
+        let mut caps = vec![
             CapType::StageUnstageVolume,
             CapType::GetVolumeStats,
-            CapType::ExpandVolume,
             CapType::VolumeCondition,
         ];
+        if self.driver().manager().can_expand() {
+            caps.push(CapType::ExpandVolume);
+        }
         Ok(Response::new(NodeGetCapabilitiesResponse {
             capabilities: caps
                 .into_iter()

@@ -1,5 +1,5 @@
 //! The node operations as plain functions: make filesystems, stage with `-o dax`, publish with bind
-//! mounts, report usage, grow filesystems, and run ephemeral inline volumes.
+//! mounts, report usage, grow volumes (module `expand`), and run ephemeral inline volumes.
 //!
 //! Every operation holds the volume's lock (the controller's: ABORTED on a
 //! conflict), acts only on paths the node service checked beneath the
@@ -18,6 +18,8 @@ use std::collections::HashMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+mod expand;
 
 /// The volume-context key that marks an ephemeral inline volume.
 pub const EPHEMERAL_KEY: &str = "csi.storage.k8s.io/ephemeral";
@@ -447,32 +449,6 @@ impl NodeOps {
             });
         }
         statvfs(path)
-    }
-
-    /// Grows the filesystem of the volume mounted at `path` to its device; returns its size.
-    pub fn expand(&self, id: &str, path: &Path) -> Result<u64> {
-        let (rec, _guard) = self.hold(id)?;
-        let rec = self.driver.present_volume(rec.id.as_str())?;
-        let m = mountinfo::at(path)
-            .filter(|m| shows(m, &rec))
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "volume {} is not mounted at {}",
-                    rec.id,
-                    path.display()
-                ))
-            })?;
-        match m.fstype.as_str() {
-            "ext4" => drop(run("resize2fs", &["--", &rec.device])?),
-            "xfs" => drop(run("xfs_growfs", &["--", s(path)?])?),
-            "devtmpfs" => return Ok(rec.size),
-            other => {
-                return Err(Error::FailedPrecondition(format!(
-                    "cannot grow a {other} filesystem"
-                )))
-            }
-        }
-        Ok(statvfs(path)?.bytes.0)
     }
 }
 

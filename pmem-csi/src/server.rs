@@ -1,4 +1,5 @@
-//! Serving: build the device manager and the driver, then serve gRPC on the unix socket until SIGTERM/SIGINT.
+//! Serving: build the device manager and the driver, then serve gRPC on the unix socket (and the
+//! kubelet's plugin registration, when asked) until SIGTERM/SIGINT or a refused registration.
 
 use crate::config::{Config, ManagerKind};
 use crate::controller::ControllerService;
@@ -12,10 +13,12 @@ use crate::nodeops::{NodeOps, NodePaths};
 use crate::proto::{
     controller_server::ControllerServer, identity_server::IdentityServer, node_server::NodeServer,
 };
+use crate::registration::RegistrationService;
 use crate::state::StateStore;
 use pmem_ndctl::alloc::parse_region_sizes;
 use std::sync::Arc;
 use tokio::net::UnixListener;
+use tokio::sync::watch;
 use tokio_stream::wrappers::UnixListenerStream;
 
 /// Builds the device manager the configuration names, its capacity reports cached.
@@ -66,39 +69,99 @@ pub async fn run(c: Config) -> Result<()> {
             .map_err(|e| Error::Internal(format!("metrics on {addr}: {e}")))?;
         tokio::spawn(crate::metrics::serve(l, metrics.clone(), driver.clone()));
     }
-    if let Ok(meta) = std::fs::symlink_metadata(&c.endpoint) {
-        use std::os::unix::fs::FileTypeExt;
-        if meta.file_type().is_socket() {
-            let _ = std::fs::remove_file(&c.endpoint);
-        }
-    }
-    if let Some(dir) = c.endpoint.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let listener = crate::socket::bind(&c.endpoint, c.socket_group)?;
+    let listener = crate::socket::listen(&c.endpoint, c.socket_group)?;
     tracing::info!(endpoint = %c.endpoint.display(), manager = driver.manager().kind(), node = %driver.node_id, "serving CSI");
-    let shutdown = async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-        }
-    };
     tokio::spawn(maintain(
         driver.clone(),
         MAINTAIN_EVERY.min(c.orphan_grace.max(std::time::Duration::from_secs(1))),
     ));
-    serve(
+    // Stops both servers: a termination signal, or the kubelet refusing the registration.
+    let stop = watch::Sender::new(false);
+    let refused = watch::Sender::new(None::<String>);
+    let stopping = async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut refusal = refused.subscribe();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            _ = refusal.wait_for(Option::is_some) => {}
+        }
+        stop.send_replace(true);
+        Ok(())
+    };
+    let csi = serve(
         listener,
-        driver,
+        driver.clone(),
         metrics,
         NodePaths::new(&c.state_dir, &c.kubelet_dir),
-        shutdown,
-    )
-    .await?;
-    let _ = std::fs::remove_file(&c.endpoint);
-    Ok(())
+        stopped(&stop),
+    );
+    let registration = register(&c, &driver, &refused, &stop);
+    let overdue = async {
+        stopped(&stop).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let served = tokio::select! {
+        r = async { tokio::try_join!(csi, registration, stopping) } => r.map(|_| ()),
+        () = overdue => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open at shutdown: closed");
+            Ok(())
+        }
+    };
+    crate::socket::remove(&c.endpoint);
+    if let Some(reg) = &c.registration {
+        crate::socket::remove(&reg.socket);
+    }
+    served?;
+    let refusal = refused.borrow().clone();
+    match refusal {
+        Some(e) => Err(Error::Internal(format!(
+            "the kubelet refused the registration: {e}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// How long the servers may take to stop after a termination signal: the
+/// requests in flight finish, but a client that keeps its connection open
+/// (or never speaks on it) cannot hold the driver's exit past this.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Completes once `stop` is set.
+fn stopped(stop: &watch::Sender<bool>) -> impl std::future::Future<Output = ()> {
+    let mut rx = stop.subscribe();
+    async move {
+        let _ = rx.wait_for(|s| *s).await;
+    }
+}
+
+/// Serves the kubelet's plugin registration, if configured, from the moment
+/// the CSI endpoint serves (the kubelet calls it right after registering)
+/// until `stop`; its socket is removed when it stops.
+async fn register(
+    c: &Config,
+    driver: &Driver,
+    refused: &watch::Sender<Option<String>>,
+    stop: &watch::Sender<bool>,
+) -> Result<()> {
+    let Some(reg) = &c.registration else {
+        return Ok(());
+    };
+    tokio::select! {
+        _ = driver.ready() => {}
+        _ = stopped(stop) => return Ok(()),
+    }
+    let listener = crate::socket::listen(&reg.socket, c.socket_group)?;
+    tracing::info!(socket = %reg.socket.display(), endpoint = %reg.kubelet_endpoint.display(), "serving kubelet registration");
+    let service = RegistrationService {
+        name: c.driver_name.clone(),
+        endpoint: reg.kubelet_endpoint.display().to_string(),
+        refused: refused.clone(),
+    };
+    let served = crate::registration::serve(listener, service, stopped(stop)).await;
+    crate::socket::remove(&reg.socket);
+    served
 }
 
 /// How often the driver looks at its devices (missing ones back, orphans past their grace).
@@ -121,7 +184,8 @@ async fn maintain(driver: Arc<Driver>, every: std::time::Duration) {
 }
 
 /// Serves the CSI services of `driver` on `listener` until `shutdown`
-/// completes; the node service works within `node`'s paths.
+/// completes; the node service works within `node`'s paths. The driver is
+/// [ready](Driver::is_ready) while this serves.
 pub async fn serve(
     listener: UnixListener,
     driver: Arc<Driver>,
@@ -130,14 +194,18 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let ops = Arc::new(NodeOps::new(driver.clone(), node)?);
-    tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
         .add_service(IdentityServer::new(IdentityService(driver.clone())))
         .add_service(ControllerServer::new(ControllerService {
             driver: driver.clone(),
             metrics: metrics.clone(),
         }))
-        .add_service(NodeServer::new(NodeService { ops, metrics }))
+        .add_service(NodeServer::new(NodeService { ops, metrics }));
+    // The listener is bound: connections from now on are taken.
+    driver.set_serving(true);
+    let served = router
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
-        .await
-        .map_err(|e| Error::Internal(format!("gRPC server: {e}")))
+        .await;
+    driver.set_serving(false);
+    served.map_err(|e| Error::Internal(format!("gRPC server: {e}")))
 }

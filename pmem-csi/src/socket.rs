@@ -1,6 +1,7 @@
-//! The CSI unix socket: created private (0600, or 0660 for one group) whatever the umask.
+//! The driver's unix sockets (CSI, kubelet registration): created private (0600, or 0660 for
+//! one group) whatever the umask.
 //!
-//! Whoever can connect to the socket can create and delete volumes, so it
+//! Whoever can connect to the CSI socket can create and delete volumes, so it
 //! is never, even for an instant, more open than asked: it is bound under
 //! a umask that leaves it 0600, then given its group and mode before the
 //! first connection is accepted.
@@ -10,7 +11,26 @@ use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-/// Binds the CSI socket at `path`: mode 0600, or 0660 owned by group `group`.
+/// Binds a socket at `path` as [`bind`] does, after removing a socket left
+/// there by an earlier run (any other kind of file is left, and binding
+/// fails) and making its directory.
+pub fn listen(path: &Path, group: Option<u32>) -> Result<tokio::net::UnixListener> {
+    remove(path);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    bind(path, group)
+}
+
+/// Removes the socket at `path`, if there is one; any other kind of file is left.
+pub fn remove(path: &Path) {
+    use std::os::unix::fs::FileTypeExt;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Binds a socket at `path`: mode 0600, or 0660 owned by group `group`.
 pub fn bind(path: &Path, group: Option<u32>) -> Result<tokio::net::UnixListener> {
     let err =
         |what: &str, e: std::io::Error| Error::Internal(format!("{what} {}: {e}", path.display()));

@@ -86,9 +86,9 @@ pub fn driver_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pmem-csi-driver"))
 }
 
-/// Starts the driver binary in sim mode (two 4 GiB regions) with its state
-/// and socket in `dir`, `env` set and `args` appended.
-pub fn spawn_sim_with(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Child {
+/// The driver binary in sim mode (two 4 GiB regions) with its state,
+/// kubelet directory and socket in `dir`, `env` set and `args` appended.
+pub fn sim_command(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
     let _ = std::fs::remove_file(dir.join("csi.sock"));
     let mut cmd = Command::new(driver_bin());
     cmd.args([
@@ -110,7 +110,12 @@ pub fn spawn_sim_with(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Child 
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.spawn().expect("driver starts")
+    cmd
+}
+
+/// Starts [`sim_command`].
+pub fn spawn_sim_with(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Child {
+    sim_command(dir, env, args).spawn().expect("driver starts")
 }
 
 /// [`spawn_sim_with`] without extra arguments.
@@ -173,4 +178,31 @@ pub async fn listed(c: &mut Clients) -> Vec<String> {
         .collect();
     ids.sort();
     ids
+}
+
+/// One `GET path` on 127.0.0.1:`port`: the whole response, or None when
+/// the server closed or did not answer within 3 s.
+pub async fn http_get(port: u16, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut out = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        s.read_to_string(&mut out),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    Some(out)
+}
+
+/// A TCP port free at the time of asking.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
 }

@@ -260,11 +260,58 @@ async fn lifecycle(mode: &'static str) {
     );
 
     if mode == "lvm" {
-        // Online expansion: controller grows the LV, node grows the mounted filesystem.
-        let r = c
-            .controller
-            .controller_expand_volume(ControllerExpandVolumeRequest {
+        // Online expansion, all on the node: the LV grows, then the mounted filesystem.
+        let grow = NodeExpandVolumeRequest {
+            volume_id: v.volume_id.clone(),
+            volume_path: target.display().to_string(),
+            capacity_range: Some(CapacityRange {
+                required_bytes: 512 * MIB,
+                limit_bytes: 0,
+            }),
+            volume_capability: Some(cap.clone()),
+            ..Default::default()
+        };
+        let n = c
+            .node
+            .node_expand_volume(grow.clone())
+            .await
+            .expect("node expand")
+            .into_inner();
+        assert!(
+            n.capacity_bytes >= 512 * MIB,
+            "device grew to {}",
+            n.capacity_bytes
+        );
+        let again = c
+            .node
+            .node_expand_volume(grow)
+            .await
+            .expect("node expand again")
+            .into_inner();
+        assert_eq!(again.capacity_bytes, n.capacity_bytes, "idempotent");
+        let stats = c
+            .node
+            .node_get_volume_stats(NodeGetVolumeStatsRequest {
                 volume_id: v.volume_id.clone(),
+                volume_path: target.display().to_string(),
+                staging_target_path: String::new(),
+            })
+            .await
+            .expect("stats after growth")
+            .into_inner();
+        let total = stats.usage[0].total;
+        assert!(total > 400 * MIB, "filesystem grew to {total}");
+        assert_eq!(
+            std::fs::read(target.join("before")).expect("read after growth"),
+            b"kill"
+        );
+    } else {
+        // One namespace per volume cannot grow: no expansion is offered or done.
+        let refused = c
+            .node
+            .node_expand_volume(NodeExpandVolumeRequest {
+                volume_id: v.volume_id.clone(),
+                volume_path: target.display().to_string(),
                 capacity_range: Some(CapacityRange {
                     required_bytes: 512 * MIB,
                     limit_bytes: 0,
@@ -273,28 +320,8 @@ async fn lifecycle(mode: &'static str) {
                 ..Default::default()
             })
             .await
-            .expect("controller expand")
-            .into_inner();
-        assert!(r.capacity_bytes >= 512 * MIB && r.node_expansion_required);
-        let n = c
-            .node
-            .node_expand_volume(NodeExpandVolumeRequest {
-                volume_id: v.volume_id.clone(),
-                volume_path: target.display().to_string(),
-                ..Default::default()
-            })
-            .await
-            .expect("node expand")
-            .into_inner();
-        assert!(
-            n.capacity_bytes > 400 * MIB,
-            "filesystem grew to {}",
-            n.capacity_bytes
-        );
-        assert_eq!(
-            std::fs::read(target.join("before")).expect("read after growth"),
-            b"kill"
-        );
+            .expect_err("direct volumes cannot grow");
+        assert_eq!(refused.code(), tonic::Code::Unimplemented, "{refused:?}");
     }
     unpublish_unstage_delete(&mut c, &v, &staging, &target).await;
     assert!(c

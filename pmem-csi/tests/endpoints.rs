@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::time::timeout;
 
 /// The driver binary in sim mode, serving on `dir/csi.sock`, with `extra` arguments.
@@ -49,12 +49,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A TCP port free at the time of asking.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// Raises this process's soft limit of open files to hold the flood's sockets.
@@ -91,18 +85,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 /// One `GET /metrics`: the response, or None when the server closed or did not answer in time.
 async fn get_metrics(port: u16) -> Option<String> {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await
-        .ok()?;
-    let mut out = String::new();
-    timeout(Duration::from_secs(3), s.read_to_string(&mut out))
-        .await
-        .ok()?
-        .ok()?;
-    Some(out)
+    http_get(port, "/metrics").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,18 +204,7 @@ async fn metrics_flood_leaves_csi_working() {
 }
 
 async fn get_metrics_path(port: u16, path: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = String::new();
-    timeout(Duration::from_secs(3), s.read_to_string(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    out
+    http_get(port, path).await.expect("an answer")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -472,12 +444,9 @@ async fn log_lines_cannot_be_forged_by_names() {
         .unwrap_err();
     let _ = c
         .controller
-        .controller_expand_volume(ControllerExpandVolumeRequest {
+        .validate_volume_capabilities(ValidateVolumeCapabilitiesRequest {
             volume_id: hostile.clone(),
-            capacity_range: Some(CapacityRange {
-                required_bytes: 1 << 30,
-                limit_bytes: 0,
-            }),
+            volume_capabilities: vec![mount_cap()],
             ..Default::default()
         })
         .await

@@ -290,6 +290,8 @@ async fn delete_is_idempotent_and_unknown_ids_are_handled_per_method() {
         code(c.controller.validate_volume_capabilities(validate).await),
         Code::NotFound
     );
+    // Volumes grow on their node: the controller has no expansion for any id
+    // (NodeExpandVolume of unknown ids: tests/expand.rs).
     let expand = ControllerExpandVolumeRequest {
         volume_id: id.clone(),
         capacity_range: Some(CapacityRange {
@@ -300,7 +302,7 @@ async fn delete_is_idempotent_and_unknown_ids_are_handled_per_method() {
     };
     assert_eq!(
         code(c.controller.controller_expand_volume(expand).await),
-        Code::NotFound
+        Code::Unimplemented
     );
     let unpublish = NodeUnpublishVolumeRequest {
         volume_id: id,

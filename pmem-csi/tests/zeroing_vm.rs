@@ -375,10 +375,22 @@ async fn vm_volume_grown_over_unerased_space_reads_zero_lvm() {
     let v = create_retrying(&mut c, req).await.expect("create grown");
     let dev = device_of("lvm", &v.volume_id);
     assert_eq!(reads_zero(&dev), Ok(()), "new volume in a dirty VG");
-    let r = c
-        .controller
-        .controller_expand_volume(ControllerExpandVolumeRequest {
+    // Grown on the node, as the kubelet does for a block volume: published first.
+    let target = Path::new(WORK).join("grown-target");
+    c.node
+        .node_publish_volume(NodePublishVolumeRequest {
             volume_id: v.volume_id.clone(),
+            target_path: target.display().to_string(),
+            volume_capability: Some(block_cap()),
+            ..Default::default()
+        })
+        .await
+        .expect("publish block");
+    let r = c
+        .node
+        .node_expand_volume(NodeExpandVolumeRequest {
+            volume_id: v.volume_id.clone(),
+            volume_path: target.display().to_string(),
             capacity_range: Some(CapacityRange {
                 required_bytes: 1600 * MIB,
                 limit_bytes: 0,
@@ -389,6 +401,13 @@ async fn vm_volume_grown_over_unerased_space_reads_zero_lvm() {
         .await
         .expect("expand")
         .into_inner();
+    c.node
+        .node_unpublish_volume(NodeUnpublishVolumeRequest {
+            volume_id: v.volume_id.clone(),
+            target_path: target.display().to_string(),
+        })
+        .await
+        .expect("unpublish block");
     assert!(r.capacity_bytes >= 1600 * MIB);
     assert_eq!(size_of(&dev), r.capacity_bytes as u64);
     assert_eq!(reads_zero(&dev), Ok(()), "grown volume shows old bytes");

@@ -1,4 +1,5 @@
-//! The metrics endpoint: `GET /metrics` over HTTP/1 (hyper), with a connection cap and deadlines.
+//! The metrics endpoint: `GET /metrics`, and `GET /healthz` for the kubelet's liveness probe,
+//! over HTTP/1 (hyper), with a connection cap and deadlines.
 //!
 //! Anyone who can reach the port can open connections, so each one is
 //! bounded: at most [`MAX_CONNECTIONS`] are served at once (more are closed
@@ -31,10 +32,10 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Serves `GET /metrics` on `listener` and keeps the capacity gauges of
+/// Serves `GET /metrics` and `GET /healthz` on `listener` and keeps the capacity gauges of
 /// `driver` current in the background; runs until the runtime stops.
 pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, driver: Arc<Driver>) {
-    tokio::spawn(keep_capacity_current(metrics.clone(), driver));
+    tokio::spawn(keep_capacity_current(metrics.clone(), driver.clone()));
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -55,11 +56,11 @@ pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, dri
             drop(sock);
             continue;
         };
-        let (http, metrics) = (http.clone(), metrics.clone());
+        let (http, metrics, driver) = (http.clone(), metrics.clone(), driver.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                let m = metrics.clone();
-                async move { Ok::<_, Infallible>(answer(&req, &m)) }
+                let (m, ready) = (metrics.clone(), driver.is_ready());
+                async move { Ok::<_, Infallible>(answer(&req, &m, ready)) }
             });
             let conn = http.serve_connection(TokioIo::new(sock), service);
             let _ = tokio::time::timeout(CONNECTION_DEADLINE, conn).await;
@@ -68,21 +69,35 @@ pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, dri
     }
 }
 
-/// The answer to one request: the metrics at `GET /metrics`, 405 for another method there, 404 elsewhere.
-fn answer<B>(req: &Request<B>, metrics: &Metrics) -> Response<Full<Bytes>> {
+/// The answer to one request: the metrics at `GET /metrics`; at `GET
+/// /healthz` 200 `ok` when the driver [is ready](Driver::is_ready), else 503;
+/// 405 for another method there, 404 elsewhere.
+fn answer<B>(req: &Request<B>, metrics: &Metrics, ready: bool) -> Response<Full<Bytes>> {
     let (status, body) = match (req.uri().path(), req.method()) {
         ("/metrics", &Method::GET) => (StatusCode::OK, metrics.render()),
-        ("/metrics", _) => (StatusCode::METHOD_NOT_ALLOWED, "only GET\n".into()),
-        _ => (StatusCode::NOT_FOUND, "metrics are at /metrics\n".into()),
+        ("/healthz", &Method::GET) if ready => (StatusCode::OK, "ok".into()),
+        ("/healthz", &Method::GET) => (StatusCode::SERVICE_UNAVAILABLE, "not ready".into()),
+        ("/metrics" | "/healthz", _) => (StatusCode::METHOD_NOT_ALLOWED, "only GET\n".into()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "metrics are at /metrics, health at /healthz\n".into(),
+        ),
     };
+    let openmetrics = req.uri().path() == "/metrics" && status == StatusCode::OK;
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    match status {
-        StatusCode::OK => h.insert(CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS)),
-        StatusCode::METHOD_NOT_ALLOWED => h.insert(ALLOW, HeaderValue::from_static("GET")),
-        _ => h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain")),
-    };
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        h.insert(ALLOW, HeaderValue::from_static("GET"));
+    }
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(if openmetrics {
+            OPENMETRICS
+        } else {
+            "text/plain"
+        }),
+    );
     resp
 }
 
@@ -90,28 +105,44 @@ fn answer<B>(req: &Request<B>, metrics: &Metrics) -> Response<Full<Bytes>> {
 mod tests {
     use super::*;
 
-    fn get(method: Method, path: &str) -> Response<Full<Bytes>> {
+    fn get(method: Method, path: &str, ready: bool) -> Response<Full<Bytes>> {
         let req = Request::builder()
             .method(method)
             .uri(path)
             .body(())
             .unwrap();
-        answer(&req, &Metrics::new())
+        answer(&req, &Metrics::new(), ready)
     }
 
     #[test]
-    fn only_get_metrics_is_served() {
-        let ok = get(Method::GET, "/metrics");
+    fn only_get_metrics_and_healthz_are_served() {
+        let ok = get(Method::GET, "/metrics", true);
         assert_eq!(ok.status(), StatusCode::OK);
         assert_eq!(ok.headers()[CONTENT_TYPE], OPENMETRICS);
-        assert_eq!(get(Method::GET, "/").status(), StatusCode::NOT_FOUND);
+        assert_eq!(get(Method::GET, "/", true).status(), StatusCode::NOT_FOUND);
         assert_eq!(
-            get(Method::GET, "/metricsx").status(),
+            get(Method::GET, "/metricsx", true).status(),
             StatusCode::NOT_FOUND
         );
         assert_eq!(
-            get(Method::POST, "/metrics").status(),
-            StatusCode::METHOD_NOT_ALLOWED
+            get(Method::GET, "/healthz/", true).status(),
+            StatusCode::NOT_FOUND
         );
+        for path in ["/metrics", "/healthz"] {
+            let post = get(Method::POST, path, true);
+            assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+            assert_eq!(post.headers()[ALLOW], "GET");
+        }
+    }
+
+    #[test]
+    fn healthz_follows_readiness() {
+        let ok = get(Method::GET, "/healthz", true);
+        assert_eq!(ok.status(), StatusCode::OK);
+        assert_eq!(ok.headers()[CONTENT_TYPE], "text/plain");
+        let not = get(Method::GET, "/healthz", false);
+        assert_eq!(not.status(), StatusCode::SERVICE_UNAVAILABLE);
+        // Metrics are served whether or not the driver is ready.
+        assert_eq!(get(Method::GET, "/metrics", false).status(), StatusCode::OK);
     }
 }
