@@ -27,7 +27,7 @@ BOOLS = {"true", "yes", "1", "false", "no", "0"}
 QUANTITY = re.compile(r"^[0-9]+(k|M|G|T|Ki|Mi|Gi|Ti)?$")
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CSIDriver", "StorageClass"}
 # Values the kubelet puts in $(VAR) references, as far as the check cares.
-FIELD_VALUES = {"spec.nodeName": "node-check", "metadata.namespace": "pmem-csi",
+FIELD_VALUES = {"spec.nodeName": "node-check", "metadata.namespace": "pmem-csi-check",
                 "metadata.name": "pod-check"}
 
 
@@ -38,6 +38,7 @@ class Checker:
         self.errors = []
         self.docs = {}  # path -> [doc]
         self.objects = 0
+        self.resizers = {}  # mode -> resizer containers in its DaemonSet
 
     def fail(self, path, msg):
         self.errors.append(f"{self.rel(path)}: {msg}")
@@ -117,13 +118,14 @@ class Checker:
                     self.fail(p, "is in no kustomization: kubectl apply -k would skip it")
 
     def twins(self):
-        """direct/ is lvm/ with the mode's name swapped, but for the StorageClass."""
-        for f in ("node.yaml", "csidriver.yaml", "kustomization.yaml"):
+        """direct/ is lvm/ with the mode's name swapped, but for the StorageClass and the resizer."""
+        for f in ("node.yaml", "csidriver.yaml", "kustomization.yaml", "namespace.yaml", "rbac.yaml"):
             a, b = self.deploy / "lvm" / f, self.deploy / "direct" / f
             if a in self.docs and b in self.docs:
-                want = json.dumps(self.docs[a], sort_keys=True).replace("lvm", "direct")
+                lvm = [without_resizer(d) for d in self.docs[a] if "resizer" not in d.get("metadata", {}).get("name", "")]
+                want = json.dumps(lvm, sort_keys=True).replace("lvm", "direct")
                 if json.dumps(self.docs[b], sort_keys=True) != want:
-                    self.fail(b, f"differs from lvm/{f} by more than the mode's name")
+                    self.fail(b, f"differs from lvm/{f} by more than the mode's name and the resizer")
 
     # ---- references within one mode ----
 
@@ -172,6 +174,8 @@ class Checker:
         for p, sc in classes:
             self.storage_class(p, sc, {dname: m})
         self.daemonset(*sets[0], m, dname, find)
+        if any(sc.get("allowVolumeExpansion") for _, sc in classes) and not self.resizers.get(m):
+            self.fail(self.deploy / m, "a StorageClass allows expansion but no csi-resizer runs")
         return dname
 
     def daemonset(self, path, ds, m, dname, find):
@@ -236,9 +240,16 @@ class Checker:
             reg = a.get("--kubelet-registration-path")
             if reg is not None and reg != f"{host_dir}/{posixpath.basename(sock)}":
                 self.fail(path, f"{c['name']}: --kubelet-registration-path {reg} is not {host_dir}/{posixpath.basename(sock)}")
-        regs = [c for c in containers.values() if "--kubelet-registration-path" in flags(c.get("args", []))]
-        if len(regs) != 1 or mounted_host_path(regs[0], volumes, "/registration") != f"{KUBELET}/plugins_registry":
-            self.fail(path, f"one registrar must mount the host's {KUBELET}/plugins_registry at /registration")
+        # The driver registers itself: its socket in the kubelet's registry, the CSI socket's host path.
+        reg_sock = args.get("--registration-socket", "")
+        if mounted_host_path(drv, volumes, posixpath.dirname(reg_sock)) != f"{KUBELET}/plugins_registry":
+            self.fail(path, f"--registration-socket {reg_sock!r} is not in the host's {KUBELET}/plugins_registry")
+        if args.get("--kubelet-registration-path") != f"{host_dir}/{posixpath.basename(sock)}":
+            self.fail(path, f"--kubelet-registration-path must be {host_dir}/{posixpath.basename(sock)}")
+        resizers = [c for c in containers.values() if "csi-resizer" in c.get("image", "")]
+        if resizers and flags(resizers[0].get("args", [])).get("--leader-election") != "true":
+            self.fail(path, "the resizer runs on every node: it needs --leader-election=true")
+        self.resizers[m] = len(resizers)
         prov = [c for c in containers.values() if "--node-deployment" in flags(c.get("args", []))]
         if len(prov) != 1:
             self.fail(path, "needs one external-provisioner with --node-deployment")
@@ -261,14 +272,12 @@ class Checker:
         for d in ("/dev", "/sys"):
             if mounted_host_path(drv, volumes, d) != d:
                 self.fail(path, f"the driver must mount the host's {d}")
-        # The liveness probe answers on the port the driver's probe asks.
-        probe = drv.get("livenessProbe", {}).get("httpGet", {}).get("port")
-        if probe is not None:
-            ports = {pt.get("name"): pt["containerPort"] for pt in drv.get("ports", [])}
-            port = ports.get(probe, probe)
-            lp = [c for c in containers.values() if flags(c.get("args", [])).get("--health-port") == str(port)]
-            if not lp:
-                self.fail(path, f"no container serves the driver's liveness probe on port {port}")
+        # The driver answers its liveness probe on its metrics server.
+        probe = drv.get("livenessProbe", {}).get("httpGet", {})
+        ports = {pt.get("name"): pt["containerPort"] for pt in drv.get("ports", [])}
+        metrics_port = args.get("--metrics-listen", "").rpartition(":")[2]
+        if probe.get("path") != "/healthz" or str(ports.get(probe.get("port"), probe.get("port"))) != metrics_port:
+            self.fail(path, f"the driver's liveness probe must ask /healthz on its --metrics-listen port {metrics_port}")
 
     def pod_container(self, path, c, volumes, used):
         defined = {e["name"] for e in c.get("env", [])}
@@ -427,6 +436,16 @@ class Checker:
             self.fail(self.deploy, "each mode needs a CSIDriver of its own name")
         self.examples(drivers)
         return drivers
+
+
+def without_resizer(d):
+    """The document with the DaemonSet's csi-resizer container left out."""
+    if d.get("kind") != "DaemonSet":
+        return d
+    d = json.loads(json.dumps(d))
+    pod = d["spec"]["template"]["spec"]
+    pod["containers"] = [c for c in pod["containers"] if "csi-resizer" not in c.get("image", "")]
+    return d
 
 
 def name(d):

@@ -106,7 +106,7 @@ fn each_mode_names_one_driver_everywhere() {
             format!("--kubelet-registration-path=/var/lib/kubelet/plugins/{name}/csi.sock");
         assert!(
             node.contains(&registration),
-            "deploy/{mode}/node.yaml: the registrar must pass {registration}"
+            "deploy/{mode}/node.yaml: the driver must pass {registration}"
         );
     }
 }
