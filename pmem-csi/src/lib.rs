@@ -30,6 +30,7 @@
 //! - [`zeroing`]: zeroing space before volumes get it, its progress and the gate creates wait at;
 //! - [`error`]: the error type and its gRPC codes.
 
+pub mod authority;
 pub mod cmd;
 pub mod config;
 pub mod controller;

@@ -14,7 +14,6 @@ use proto::registration_server::{Registration, RegistrationServer};
 use proto::{InfoRequest, PluginInfo, RegistrationStatus, RegistrationStatusResponse};
 use tokio::net::UnixListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::UnixListenerStream;
 use tonic::{Request, Response, Status};
 
 pub mod proto {
@@ -75,7 +74,7 @@ pub async fn serve(
 ) -> Result<()> {
     tonic::transport::Server::builder()
         .add_service(RegistrationServer::new(service))
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(crate::authority::incoming(listener), shutdown)
         .await
         .map_err(|e| Error::Internal(format!("registration server: {e}")))
 }

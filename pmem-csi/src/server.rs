@@ -19,7 +19,6 @@ use pmem_ndctl::alloc::parse_region_sizes;
 use std::sync::Arc;
 use tokio::net::UnixListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::UnixListenerStream;
 
 /// Builds the device manager the configuration names, its capacity reports cached.
 pub fn manager(c: &Config) -> Result<Arc<dyn DeviceManager>> {
@@ -204,7 +203,7 @@ pub async fn serve(
     // The listener is bound: connections from now on are taken.
     driver.set_serving(true);
     let served = router
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(crate::authority::incoming(listener), shutdown)
         .await;
     driver.set_serving(false);
     served.map_err(|e| Error::Internal(format!("gRPC server: {e}")))

@@ -238,3 +238,83 @@ async fn healthz_is_503_until_csi_serves_and_after_it_stops() {
     let after = http_get(port, "/healthz").await.expect("healthz answers");
     assert!(after.starts_with("HTTP/1.1 503"), "{after}");
 }
+
+/// One HTTP/2 frame: 24-bit length, type, flags, stream id, payload.
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+    f.extend_from_slice(&[kind, flags]);
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// An HPACK literal header field with incremental indexing and a static-table name.
+fn field(name_index: u8, value: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x40 | name_index, value.len() as u8];
+    f.extend_from_slice(value);
+    f
+}
+
+/// A GetInfo call as the kubelet's gRPC client makes it: the socket's path as `:authority`.
+/// Returns every frame the driver sends back until the call's last frame or 10 s.
+async fn get_info_naming_the_path(sock: &Path) -> Vec<(u8, Vec<u8>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = tokio::net::UnixStream::connect(sock).await.unwrap();
+    let mut block = vec![0x83, 0x86]; // :method POST, :scheme http
+    block.extend(field(4, b"/pluginregistration.Registration/GetInfo"));
+    block.extend(field(1, sock.to_str().unwrap().as_bytes()));
+    block.extend(field(31, b"application/grpc"));
+    block.extend([0x40, 2, b't', b'e', 8]);
+    block.extend(b"trailers");
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend(frame(0x4, 0, 0, &[])); // SETTINGS
+    out.extend(frame(0x1, 0x4, 1, &block)); // HEADERS, END_HEADERS
+    out.extend(frame(0x0, 0x1, 1, &[0, 0, 0, 0, 0])); // DATA: an empty InfoRequest, END_STREAM
+    c.write_all(&out).await.unwrap();
+    let mut frames = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let mut h = [0u8; 9];
+        let read = tokio::time::timeout(Duration::from_secs(10), c.read_exact(&mut h)).await;
+        if !matches!(read, Ok(Ok(_))) {
+            break;
+        }
+        let len = u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize;
+        let mut p = vec![0u8; len];
+        c.read_exact(&mut p).await.unwrap();
+        let (kind, flags, stream) = (h[3], h[4], u32::from_be_bytes([h[5], h[6], h[7], h[8]]));
+        if kind == 0x4 && flags & 1 == 0 {
+            c.write_all(&frame(0x4, 0x1, 0, &[])).await.unwrap(); // SETTINGS ACK
+        }
+        let last = stream == 1 && (kind == 0x3 || (kind == 0x1 && flags & 0x1 != 0));
+        frames.push((kind, p));
+        if last {
+            break;
+        }
+    }
+    frames
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kubelet_naming_the_socket_path_as_authority_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_driver, reg) = start(dir.path(), free_port());
+    appears(&reg).await;
+    let frames = get_info_naming_the_path(&reg).await;
+    assert!(
+        !frames.iter().any(|(kind, _)| *kind == 0x3),
+        "the call was reset: {frames:?}"
+    );
+    let data: Vec<u8> = frames
+        .iter()
+        .filter(|(kind, _)| *kind == 0x0)
+        .flat_map(|(_, p)| p.clone())
+        .collect();
+    let text = String::from_utf8_lossy(&data);
+    assert!(
+        text.contains("CSIPlugin")
+            && text.contains("pmem-csi.test")
+            && text.contains(HOST_ENDPOINT),
+        "no PluginInfo in the answer: {frames:?}"
+    );
+}
