@@ -88,7 +88,10 @@ impl Controller for ControllerService {
         }
         let params = Params::parse(&r.parameters)?;
         check_mode_access(&params, &r.volume_capabilities)?;
-        let size = range(r.capacity_range.as_ref())?;
+        let mut size = range(r.capacity_range.as_ref())?;
+        if let Some((min, what)) = crate::volume::capabilities_minimum(&r.volume_capabilities) {
+            size = size.at_least(min, what)?;
+        }
         if let Some(req) = &r.accessibility_requirements {
             if !req.requisite.is_empty() && !req.requisite.iter().any(|t| self.is_here(t)) {
                 return Err(Error::ResourceExhausted(format!(

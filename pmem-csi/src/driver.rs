@@ -50,6 +50,25 @@ impl SizeRange {
         }
     }
 
+    /// The range raised to at least `min` bytes, the smallest `what` can be made on;
+    /// OUT_OF_RANGE when the limit is below that.
+    pub fn at_least(self, min: u64, what: &str) -> Result<Self> {
+        if self.limit != 0 && self.limit < min {
+            return Err(Error::OutOfRange(format!(
+                "{what} needs at least {min} bytes; the capacity limit is {}",
+                self.limit
+            )));
+        }
+        Ok(SizeRange {
+            required: if self.required == 0 && self.target() >= min {
+                0
+            } else {
+                self.required.max(min)
+            },
+            limit: self.limit,
+        })
+    }
+
     /// Whether an existing volume of `size` bytes satisfies the range.
     pub fn admits(&self, size: u64) -> bool {
         size >= self.required && (self.limit == 0 || size <= self.limit)

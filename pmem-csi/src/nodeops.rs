@@ -401,10 +401,15 @@ impl NodeOps {
         let vname = VolumeName::parse(name)?;
         let vid = VolumeId::for_name(&vname);
         let _guard = self.driver.lock_volume(&[name, vid.as_str()])?;
-        let range = SizeRange {
+        let mut range = SizeRange {
             required: size,
             limit: 0,
         };
+        if let Access::Mount { fs, .. } = access {
+            if let Some((min, what)) = crate::volume::filesystem_minimum(fs) {
+                range = range.at_least(min, what)?;
+            }
+        }
         let (rec, created) = self.driver.create_locked(&vname, range, params, true)?;
         let staging = self.ephemeral_dir.join(rec.id.as_str());
         let result = self

@@ -230,6 +230,24 @@ pub fn check_capability(c: &VolumeCapability) -> Result<()> {
     }
 }
 
+/// The smallest filesystem mkfs.xfs makes (xfsprogs 5.19 and later refuse anything smaller).
+pub const XFS_MIN_SIZE: u64 = 300 << 20;
+
+/// The smallest volume the filesystem `fs` can be made on, with its name; None when any size does.
+pub fn filesystem_minimum(fs: &str) -> Option<(u64, &'static str)> {
+    (fs == "xfs").then_some((XFS_MIN_SIZE, "an xfs filesystem"))
+}
+
+/// The smallest volume every mount capability in `caps` can be made on.
+pub fn capabilities_minimum(caps: &[VolumeCapability]) -> Option<(u64, &'static str)> {
+    caps.iter()
+        .filter_map(|c| match &c.access_type {
+            Some(AccessType::Mount(m)) => filesystem_minimum(&m.fs_type),
+            _ => None,
+        })
+        .max_by_key(|(size, _)| *size)
+}
+
 /// Checks a non-empty list of capabilities.
 pub fn check_capabilities(caps: &[VolumeCapability]) -> Result<()> {
     if caps.is_empty() {

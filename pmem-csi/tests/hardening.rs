@@ -401,6 +401,39 @@ async fn bad_requests_get_exact_codes() {
         .volume
         .unwrap();
     assert_eq!(v.capacity_bytes, 100 << 20);
+    // xfs cannot be made below 300 MiB: a smaller request gets that much, a lower limit is refused.
+    let mut xfs = mount_cap();
+    if let Some(AccessType::Mount(m)) = xfs.access_type.as_mut() {
+        m.fs_type = "xfs".into();
+    }
+    let small_xfs = CreateVolumeRequest {
+        volume_capabilities: vec![xfs.clone()],
+        ..create_req("small-xfs", 64 << 20)
+    };
+    let v = c
+        .controller
+        .create_volume(small_xfs)
+        .await
+        .unwrap()
+        .into_inner()
+        .volume
+        .unwrap();
+    assert!(
+        v.capacity_bytes >= 300 << 20,
+        "xfs volume of {} bytes",
+        v.capacity_bytes
+    );
+    let capped_xfs = CreateVolumeRequest {
+        volume_capabilities: vec![xfs],
+        capacity_range: Some(CapacityRange {
+            required_bytes: 64 << 20,
+            limit_bytes: 256 << 20,
+        }),
+        ..create_req("capped-xfs", 0)
+    };
+    let err = c.controller.create_volume(capped_xfs).await.unwrap_err();
+    assert_eq!(err.code(), Code::OutOfRange);
+    assert!(err.message().contains("xfs"), "{}", err.message());
     // devdax is a character device: no filesystem mount.
     let devdax = CreateVolumeRequest {
         parameters: [("mode".to_string(), "devdax".to_string())].into(),
