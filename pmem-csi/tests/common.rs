@@ -47,6 +47,30 @@ pub struct Clients {
     pub node: NodeClient<Channel>,
 }
 
+/// Serves a driver over `manager` in `dir` (state, socket, kubelet directory) and returns its clients.
+pub async fn serve_manager(
+    dir: &Path,
+    manager: std::sync::Arc<dyn pmem_csi::manager::DeviceManager>,
+) -> Clients {
+    let (driver, _) = pmem_csi::driver::Driver::start(
+        "pmem-csi.test".into(),
+        "node-a".into(),
+        manager,
+        pmem_csi::state::StateStore::open(dir).unwrap(),
+    )
+    .unwrap();
+    let sock = dir.join("csi.sock");
+    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+    tokio::spawn(pmem_csi::server::serve(
+        listener,
+        std::sync::Arc::new(driver),
+        std::sync::Arc::new(pmem_csi::metrics::Metrics::new()),
+        pmem_csi::nodeops::NodePaths::new(dir, dir),
+        std::future::pending(),
+    ));
+    clients(&sock).await
+}
+
 pub async fn clients(path: &Path) -> Clients {
     let ch = channel(path).await;
     Clients {

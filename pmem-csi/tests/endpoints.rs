@@ -4,13 +4,10 @@
 mod common;
 
 use common::*;
-use pmem_csi::driver::Driver;
 use pmem_csi::error::Result as CsiResult;
 use pmem_csi::manager::{CachedManager, Capacity, Device, DeviceManager, NamespaceManager};
-use pmem_csi::metrics::Metrics;
 use pmem_csi::proto::*;
 use pmem_csi::record::DeviceRecord;
-use pmem_csi::state::StateStore;
 use pmem_csi::volume::{Params, VolumeId};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -320,23 +317,7 @@ async fn probe_answers_while_a_long_operation_runs() {
     };
     // Built as the server builds its manager: capacity cached in front of the device manager.
     let manager = Arc::new(CachedManager::new(Arc::new(slow)));
-    let (driver, _) = Driver::start(
-        "pmem-csi.test".into(),
-        "node-a".into(),
-        manager,
-        StateStore::open(dir.path()).unwrap(),
-    )
-    .unwrap();
-    let sock = dir.path().join("csi.sock");
-    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
-    tokio::spawn(pmem_csi::server::serve(
-        listener,
-        Arc::new(driver),
-        Arc::new(Metrics::new()),
-        pmem_csi::nodeops::NodePaths::new(dir.path(), dir.path()),
-        std::future::pending(),
-    ));
-    let mut c = clients(&sock).await;
+    let mut c = serve_manager(dir.path(), manager).await;
     let free_before = c
         .controller
         .get_capacity(GetCapacityRequest::default())

@@ -8,17 +8,14 @@
 mod common;
 
 use common::*;
-use pmem_csi::driver::Driver;
 use pmem_csi::error::{Error as CsiError, Result as CsiResult};
 use pmem_csi::manager::{Capacity, Device, DeviceManager, NamespaceManager};
-use pmem_csi::metrics::Metrics;
 use pmem_csi::proto::controller_service_capability::rpc::Type as ControllerCap;
 use pmem_csi::proto::node_service_capability::rpc::Type as NodeCap;
 use pmem_csi::proto::plugin_capability::{volume_expansion, Type as PluginCap};
 use pmem_csi::proto::volume_capability::{access_mode::Mode, AccessMode, AccessType, BlockVolume};
 use pmem_csi::proto::*;
 use pmem_csi::record::DeviceRecord;
-use pmem_csi::state::StateStore;
 use pmem_csi::volume::{Params, VolumeId};
 use std::collections::HashMap;
 use std::path::Path;
@@ -114,23 +111,7 @@ impl DeviceManager for GrowingFakeManager {
 
 /// Serves a driver over `manager` in `dir` and returns its clients.
 async fn serve(dir: &Path, manager: Arc<dyn DeviceManager>) -> Clients {
-    let (driver, _) = Driver::start(
-        "pmem-csi.test".into(),
-        "node-a".into(),
-        manager,
-        StateStore::open(dir).unwrap(),
-    )
-    .unwrap();
-    let sock = dir.join("csi.sock");
-    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
-    tokio::spawn(pmem_csi::server::serve(
-        listener,
-        Arc::new(driver),
-        Arc::new(Metrics::new()),
-        pmem_csi::nodeops::NodePaths::new(dir, dir),
-        std::future::pending(),
-    ));
-    clients(&sock).await
+    serve_manager(dir, manager).await
 }
 
 fn sim(dir: &Path) -> Arc<dyn DeviceManager> {

@@ -3,11 +3,8 @@
 mod common;
 
 use common::*;
-use pmem_csi::driver::Driver;
 use pmem_csi::manager::NamespaceManager;
-use pmem_csi::metrics::Metrics;
 use pmem_csi::proto::*;
-use pmem_csi::state::StateStore;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tonic::Code;
@@ -19,23 +16,7 @@ const GIB: i64 = 1 << 30;
 async fn start(dir: &std::path::Path) -> Clients {
     let manager =
         Arc::new(NamespaceManager::sim(&[4 << 30, 4 << 30], dir.join("sim.json")).unwrap());
-    let (driver, _) = Driver::start(
-        "pmem-csi.test".into(),
-        "node-a".into(),
-        manager,
-        StateStore::open(dir).unwrap(),
-    )
-    .unwrap();
-    let sock = dir.join("csi.sock");
-    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
-    tokio::spawn(pmem_csi::server::serve(
-        listener,
-        Arc::new(driver),
-        Arc::new(Metrics::new()),
-        pmem_csi::nodeops::NodePaths::new(dir, dir),
-        std::future::pending(),
-    ));
-    clients(&sock).await
+    serve_manager(dir, manager).await
 }
 
 fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> Code {
