@@ -259,18 +259,18 @@ async fn lifecycle(mode: &'static str) {
         b"kill"
     );
 
+    let grow = NodeExpandVolumeRequest {
+        volume_id: v.volume_id.clone(),
+        volume_path: target.display().to_string(),
+        capacity_range: Some(CapacityRange {
+            required_bytes: 512 * MIB,
+            limit_bytes: 0,
+        }),
+        volume_capability: Some(cap.clone()),
+        ..Default::default()
+    };
     if mode == "lvm" {
         // Online expansion, all on the node: the LV grows, then the mounted filesystem.
-        let grow = NodeExpandVolumeRequest {
-            volume_id: v.volume_id.clone(),
-            volume_path: target.display().to_string(),
-            capacity_range: Some(CapacityRange {
-                required_bytes: 512 * MIB,
-                limit_bytes: 0,
-            }),
-            volume_capability: Some(cap.clone()),
-            ..Default::default()
-        };
         let n = c
             .node
             .node_expand_volume(grow.clone())
@@ -309,16 +309,7 @@ async fn lifecycle(mode: &'static str) {
         // One namespace per volume cannot grow: no expansion is offered or done.
         let refused = c
             .node
-            .node_expand_volume(NodeExpandVolumeRequest {
-                volume_id: v.volume_id.clone(),
-                volume_path: target.display().to_string(),
-                capacity_range: Some(CapacityRange {
-                    required_bytes: 512 * MIB,
-                    limit_bytes: 0,
-                }),
-                volume_capability: Some(cap.clone()),
-                ..Default::default()
-            })
+            .node_expand_volume(grow)
             .await
             .expect_err("direct volumes cannot grow");
         assert_eq!(refused.code(), tonic::Code::Unimplemented, "{refused:?}");

@@ -55,14 +55,11 @@ impl NodeOps {
             (Some(m), _) if m.fstype == "devtmpfs" => Target::Block,
             (Some(m), _) => Target::Filesystem(m.fstype.as_str()),
             (None, Some(Access::Mount { .. })) => return Err(not_here()),
-            (None, Some(Access::Block)) => {
-                check_block_path(path, &rec).map_err(|()| not_here())?;
-                Target::Block
-            }
-            (None, None) => {
+            // Block by the capability, or (without one) by a block device file at the path.
+            (None, access) => {
                 let is_block =
                     std::fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device());
-                if !is_block {
+                if access.is_none() && !is_block {
                     return Err(not_here());
                 }
                 check_block_path(path, &rec).map_err(|()| not_here())?;
