@@ -240,7 +240,16 @@ fn boot_ndctl_work_alike_lists_label_less_dimms_like_ndctl() {
          for a in list 'list -RND' 'list -RNDi' 'list -N' 'list -D' 'list -R -r region1' 'list -N -r 0'; do
            ndctl $a > /tmp/theirs.json; {n} $a > /tmp/ours.json
            cmp -s /tmp/theirs.json /tmp/ours.json || {{ echo \"differs: $a\"; diff /tmp/theirs.json /tmp/ours.json; exit 1; }}
-         done; echo same",
+         done
+         # Converting the raw namespace in place: like ndctl, only with -f, and the same JSON but for the uuid.
+         {n} create-namespace -e namespace0.0 -m fsdax 2>/dev/null && {{ echo converted without -f; exit 5; }}
+         ndctl create-namespace -f -e namespace1.0 -m fsdax | grep -v uuid | sed 's/1\\.0/N/; s/pmem1/pmemN/' > /tmp/theirs.json
+         {n} create-namespace -f -e namespace0.0 -m fsdax | grep -v uuid | sed 's/0\\.0/N/; s/pmem0/pmemN/' > /tmp/ours.json
+         cmp -s /tmp/theirs.json /tmp/ours.json || {{ echo 'differs: create-namespace -f -e'; diff /tmp/theirs.json /tmp/ours.json; exit 1; }}
+         {n} list -N > /tmp/ours.json; ndctl list -N > /tmp/theirs.json
+         cmp -s /tmp/theirs.json /tmp/ours.json || {{ echo 'differs: list -N after conversion'; diff /tmp/theirs.json /tmp/ours.json; exit 1; }}
+         grep -c '\"mode\":\"fsdax\"' /tmp/ours.json | grep -qx 2 || {{ echo not both fsdax; cat /tmp/ours.json; exit 6; }}
+         echo same",
         n = n.display()
     );
     let o = pmem_vm(&["--", "sh", "-c", &script]);

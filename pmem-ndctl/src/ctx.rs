@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::iter::RawIter;
 use crate::namespace::{Namespace, NamespaceInfo, NamespaceSpec};
 use crate::region::Region;
+use crate::types::Mode;
 use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -140,6 +141,31 @@ impl Context {
     /// ```
     pub fn create_namespace(&mut self, spec: &NamespaceSpec) -> Result<NamespaceInfo> {
         crate::namespace::create(self, spec)
+    }
+
+    /// Converts the label-less namespace `ident` (the one fixed namespace of
+    /// a region without labels) to `mode` in place, as `ndctl create-namespace
+    /// -f -e NAMESPACE -m MODE` does. Idempotent: a namespace in `mode`
+    /// already is returned as it is. Refused with [`Error::Busy`] while it is
+    /// in use and, unless `force`, when it is in another mode than raw or its
+    /// device holds a recognised signature ([`crate::signature`]): a
+    /// conversion overwrites the namespace's start. A labelled namespace is
+    /// refused with [`Error::InvalidArgument`].
+    ///
+    /// ```no_run
+    /// use pmem_ndctl::{Context, Mode};
+    /// let mut ctx = Context::new()?;
+    /// let ns = ctx.convert_label_less("namespace0.0", Mode::Fsdax, false)?;
+    /// println!("/dev/{} is fsdax", ns.blockdev.unwrap_or_default());
+    /// # Ok::<(), pmem_ndctl::Error>(())
+    /// ```
+    pub fn convert_label_less(
+        &mut self,
+        ident: &str,
+        mode: Mode,
+        force: bool,
+    ) -> Result<NamespaceInfo> {
+        crate::convert::convert(self, ident, mode, force)
     }
 
     /// Destroys namespace `ident`. An enabled namespace is only destroyed

@@ -447,33 +447,54 @@ impl<'ctx> Namespace<'ctx> {
         // SAFETY: the namespace is alive. Older kernels lack the attribute,
         // as ndctl notes, so the result is advisory.
         unsafe { ndctl_sys::ndctl_namespace_set_enforce_mode(p, raw_mode) };
-        let personality_uuid = crate::uuid::new_v4()?;
-        let map = plan.map.unwrap_or(MapLocation::Dev);
         next("enable")?;
-        match spec.mode {
+        self.attach(
+            region,
+            spec.mode,
+            plan.map.unwrap_or(MapLocation::Dev),
+            plan.align,
+            plan.sector_size,
+        )
+    }
+
+    /// Gives this configured, disabled namespace its personality (a pfn,
+    /// dax or btt seed of `region`) and enables it; raw mode enables the
+    /// namespace itself.
+    pub(crate) fn attach(
+        &self,
+        region: &crate::Region<'ctx>,
+        mode: Mode,
+        map: MapLocation,
+        align: u64,
+        sector_size: Option<u32>,
+    ) -> Result<()> {
+        let n = self.name();
+        let p = self.ptr();
+        let personality_uuid = crate::uuid::new_v4()?;
+        match mode {
             Mode::Fsdax => seed(region.name(), "pfn", || {
                 // SAFETY: the region is alive; its pfn seed is on its pfn list.
                 NonNull::new(unsafe { ndctl_sys::ndctl_region_get_pfn_seed(region.ptr()) })
                     .map(Pfn::from_raw)
             })?
-            .setup(self, &personality_uuid, map, plan.align),
+            .setup(self, &personality_uuid, map, align),
             Mode::Devdax => seed(region.name(), "dax", || {
                 // SAFETY: as above, for the dax seed.
                 NonNull::new(unsafe { ndctl_sys::ndctl_region_get_dax_seed(region.ptr()) })
                     .map(Dax::from_raw)
             })?
-            .setup(self, &personality_uuid, map, plan.align),
+            .setup(self, &personality_uuid, map, align),
             Mode::Sector => seed(region.name(), "btt", || {
                 // SAFETY: as above, for the btt seed.
                 NonNull::new(unsafe { ndctl_sys::ndctl_region_get_btt_seed(region.ptr()) })
                     .map(Btt::from_raw)
             })?
-            .setup(self, &personality_uuid, plan.sector_size.unwrap_or(4096)),
+            .setup(self, &personality_uuid, sector_size.unwrap_or(4096)),
             // SAFETY: the namespace is alive and configured.
             Mode::Raw => check(&n, "enable", unsafe {
                 ndctl_sys::ndctl_namespace_enable(p)
             }),
-            Mode::Unknown(_) => Err(unknown_mode(&n, spec.mode)),
+            Mode::Unknown(_) => Err(unknown_mode(&n, mode)),
         }
     }
 }
@@ -487,7 +508,7 @@ fn seed<T>(region: String, kind: &str, get: impl FnOnce() -> Option<T>) -> Resul
 }
 
 /// Reads what validation needs from a live region.
-fn rules(region: &crate::Region<'_>) -> RegionRules {
+pub(crate) fn rules(region: &crate::Region<'_>) -> RegionRules {
     // SAFETY: the region is alive; seeds are on its lists.
     let pfn = NonNull::new(unsafe { ndctl_sys::ndctl_region_get_pfn_seed(region.ptr()) })
         .map(Pfn::from_raw);

@@ -39,6 +39,7 @@ fn short_of(long: &str) -> Option<char> {
         "map" => 'M',
         "sector-size" => 'l',
         "force" => 'f',
+        "reconfig" => 'e',
         _ => return None,
     })
 }

@@ -4,6 +4,7 @@
 //! ```text
 //! ndctl list [-R] [-N] [-D] [-i] [-r REGION]
 //! ndctl create-namespace [-r REGION] [-m fsdax|devdax|sector|raw] [-s SIZE] [-n NAME] [-a ALIGN] [-M mem|dev] [-l SECTOR]
+//! ndctl create-namespace -f -e NAMESPACE [-m MODE]   (label-less namespaces: converted in place)
 //! ndctl destroy-namespace [-f] NAMESPACE|all
 //! ndctl init-labels [-f] NMEM...|all
 //! ndctl enable-region REGION|all
@@ -21,6 +22,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: ndctl <command> [<options>]
   list [-R] [-N] [-D] [-i] [-r REGION]
   create-namespace [-r REGION] [-m fsdax|devdax|sector|raw] [-s SIZE] [-n NAME] [-a ALIGN] [-M mem|dev] [-l SECTOR]
+  create-namespace -f -e NAMESPACE [-m fsdax|devdax|sector|raw]
   destroy-namespace [-f] NAMESPACE|all
   init-labels [-f] NMEM...|all
   enable-region REGION|all
@@ -34,7 +36,7 @@ fn main() -> ExitCode {
     };
     let result = match cmd.as_str() {
         "list" => args::parse(rest, "RNDi", "r").and_then(|a| list(&a)),
-        "create-namespace" => args::parse(rest, "f", "rmsnaMl").and_then(|a| create(&a)),
+        "create-namespace" => args::parse(rest, "f", "rmsnaMle").and_then(|a| create(&a)),
         "destroy-namespace" => args::parse(rest, "f", "").and_then(|a| destroy(&a)),
         "init-labels" => args::parse(rest, "f", "").and_then(|a| init_labels(&a)),
         "enable-region" => args::parse(rest, "", "").and_then(|a| xable(&a, true)),
@@ -184,6 +186,9 @@ fn create(a: &Args) -> Result<(), String> {
         })
         .transpose()?;
     let mut ctx = Context::new().map_err(err)?;
+    if let Some(target) = a.value('e') {
+        return reconfigure(&mut ctx, a, target, mode);
+    }
     let candidates: Vec<String> = match a.value('r') {
         Some(r) if r != "all" => vec![ctx.region(r).map_err(err)?.name()],
         _ => ctx.regions().map(|r| r.name()).collect(),
@@ -198,12 +203,7 @@ fn create(a: &Args) -> Result<(), String> {
         spec.sector_size = sector_size;
         match ctx.create_namespace(&spec) {
             Ok(info) => {
-                let dax_region = ctx
-                    .namespace(&info.dev)
-                    .ok()
-                    .and_then(|n| n.dax())
-                    .and_then(|d| d.dax_region());
-                println!("{}", json::namespace(&info, dax_region).pretty());
+                print_namespace(&ctx, &info);
                 return Ok(());
             }
             Err(e) => last = Some(e),
@@ -212,6 +212,47 @@ fn create(a: &Args) -> Result<(), String> {
     Err(last
         .map(err)
         .unwrap_or_else(|| "no region to create a namespace in".into()))
+}
+
+/// `-e NAMESPACE`: a label-less namespace given `mode` in place (the only
+/// reconfiguration this work-alike does). Like ndctl, an active namespace
+/// needs `-f`, and `-f` overwrites whatever it held.
+fn reconfigure(ctx: &mut Context, a: &Args, target: &str, mode: Mode) -> Result<(), String> {
+    if let Some(k) = ['r', 's', 'n', 'a', 'M', 'l']
+        .into_iter()
+        .find(|k| a.value(*k).is_some())
+    {
+        return Err(format!(
+            "-{k} does not apply to a label-less namespace (-e)"
+        ));
+    }
+    let ns = ctx.namespace(target).map_err(err)?;
+    if !ns.is_label_less() {
+        return Err(format!(
+            "{}: has labels: destroy it and create a new one",
+            ns.name()
+        ));
+    }
+    if ns.is_active() && !a.flag('f') {
+        return Err(format!(
+            "{} is active, specify --force for re-configuration",
+            ns.name()
+        ));
+    }
+    let name = ns.name();
+    let info = ctx.convert_label_less(&name, mode, true).map_err(err)?;
+    print_namespace(ctx, &info);
+    Ok(())
+}
+
+/// Prints a namespace as create-namespace does.
+fn print_namespace(ctx: &Context, info: &pmem_ndctl::NamespaceInfo) {
+    let dax_region = ctx
+        .namespace(&info.dev)
+        .ok()
+        .and_then(|n| n.dax())
+        .and_then(|d| d.dax_region());
+    println!("{}", json::namespace(info, dax_region).pretty());
 }
 
 fn destroy(a: &Args) -> Result<(), String> {
