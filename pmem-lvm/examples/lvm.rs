@@ -59,7 +59,12 @@ fn setup(args: &[String]) -> Result<(), String> {
             other => return Err(format!("setup: unknown option {other}\n{USAGE}")),
         }
     }
-    let groups = VolumeGroups::setup(&opts).map_err(|e| e.to_string())?;
+    let mut ctx = Context::new().map_err(|e| e.to_string())?;
+    let (groups, skipped) =
+        VolumeGroups::setup_report(&mut ctx, &opts).map_err(|e| e.to_string())?;
+    for s in skipped {
+        eprintln!("lvm setup: {} left alone: {}", s.region, s.reason);
+    }
     print_json!(groups.vgs())
 }
 

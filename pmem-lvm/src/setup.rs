@@ -12,7 +12,18 @@
 //! which an owner runs in the background: until then the new PV has no
 //! `pmem-rs.zeroed` tag and its space is unknown.
 //!
-//! Ownership: namespaces are named [`NAMESPACE_NAME`], VGs and PVs tagged
+//! A label-less region (DIMMs without label storage, as many virtual machines
+//! have) holds one fixed raw namespace the size of the region. Setup converts
+//! it to fsdax in place, once, and only when its device holds no signature
+//! (filesystem, PV, partition table: someone's data), then uses the whole of
+//! it as the region's PV; with a percentage below 100 such a region is left
+//! alone (it cannot be shared). An fsdax label-less namespace is taken when
+//! it is a PV of the crate's VG or holds no signature (a setup cut short
+//! after the conversion); anything else is left alone and reported
+//! ([`VolumeGroups::setup_report`]).
+//!
+//! Ownership: namespaces are named [`NAMESPACE_NAME`] (label-less ones
+//! cannot carry a name: their PV's tag marks them), VGs and PVs tagged
 //! [`OWNER_TAG`]. Nothing else is ever changed: foreign namespaces, PVs and
 //! VGs are only read.
 
@@ -71,6 +82,28 @@ struct RegionPlan {
     size: u64,
     align: u64,
     own: Vec<OwnNamespace>,
+    /// A label-less region's one namespace: its name, mode and block device.
+    fixed: Option<(String, Mode, Option<String>)>,
+}
+
+/// A region setup left alone, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Skipped {
+    /// The region, e.g. `region0`.
+    pub region: String,
+    /// Why, naming the namespace or device.
+    pub reason: String,
+}
+
+/// What to do with a label-less region's namespace.
+enum Claim {
+    /// Already a PV of the region's VG.
+    Member,
+    /// Its fsdax device joins the VG.
+    Add(String),
+    /// Left alone.
+    Skip(String),
 }
 
 /// What [`VolumeGroups::teardown`] removed.
@@ -102,10 +135,8 @@ fn own_namespaces(region: &pmem_ndctl::Region<'_>) -> Vec<OwnNamespace> {
 fn plans(ctx: &Context, join: bool) -> Result<Vec<RegionPlan>> {
     let mut out = Vec::new();
     for r in ctx.regions() {
-        let usable = r.is_enabled()
-            && r.is_labelled()
-            && !r.is_read_only()
-            && matches!(r.region_type(), Ok(RegionType::Pmem));
+        let usable =
+            r.is_enabled() && !r.is_read_only() && matches!(r.region_type(), Ok(RegionType::Pmem));
         if !usable {
             continue;
         }
@@ -115,11 +146,25 @@ fn plans(ctx: &Context, join: bool) -> Result<Vec<RegionPlan>> {
         } else {
             VgName::for_region(&name)?
         };
+        let fixed = if r.is_labelled() {
+            None
+        } else {
+            let Some(ns) = r.namespaces().find(|n| n.is_label_less() && n.size() > 0) else {
+                continue;
+            };
+            let info = ns.info().map_err(Error::ndctl(&name))?;
+            Some((info.dev, info.mode, info.blockdev))
+        };
         out.push(RegionPlan {
             vg,
             size: r.size(),
             align: r.align().unwrap_or(MIN_HOLE).max(1),
-            own: own_namespaces(&r),
+            own: if fixed.is_some() {
+                Vec::new()
+            } else {
+                own_namespaces(&r)
+            },
+            fixed,
             name,
         });
     }
@@ -134,10 +179,85 @@ fn wipe_label_area(device: &str) -> Result<()> {
         .map_err(Error::ndctl(device))
 }
 
+/// Decides what setup does with a label-less region's namespace (see the
+/// module text); converts a raw one to fsdax.
+fn claim_label_less(
+    ctx: &mut Context,
+    plan: &RegionPlan,
+    pvs: &[PvRow],
+    own_vgs: &BTreeSet<VgName>,
+    percentage: u8,
+) -> Result<Claim> {
+    let Some((dev, mode, blockdev)) = &plan.fixed else {
+        return Ok(Claim::Skip(format!(
+            "{}: no label-less namespace",
+            plan.name
+        )));
+    };
+    let device = blockdev.as_ref().map(|b| format!("/dev/{b}"));
+    let pv = device
+        .as_ref()
+        .and_then(|d| pvs.iter().find(|p| &p.name == d));
+    if let (Some(pv), Some(device)) = (pv, &device) {
+        if pv.vg == plan.vg.as_str() {
+            return Ok(Claim::Member);
+        }
+        if own_vgs.iter().any(|v| v.as_str() == pv.vg) {
+            return Err(Error::InUse {
+                object: format!("{dev} ({})", plan.name),
+                detail: format!(
+                    "it is a PV of VG {}, not of {}: tear down before switching layouts",
+                    pv.vg, plan.vg
+                ),
+            });
+        }
+        return Ok(Claim::Skip(format!(
+            "{dev}: {device} is a PV that is not ours"
+        )));
+    }
+    if percentage < 100 {
+        return Ok(Claim::Skip(format!(
+            "{dev}: a label-less region cannot be shared, and setup may use only {percentage}% of it"
+        )));
+    }
+    let device = match mode {
+        Mode::Fsdax => {
+            let device = device.ok_or_else(|| Error::NotFound {
+                object: format!("block device of {dev}"),
+            })?;
+            if let Some(sig) =
+                pmem_ndctl::signature::probe(Path::new(&device)).map_err(Error::ndctl(&device))?
+            {
+                return Ok(Claim::Skip(format!("{dev}: {device} holds a {sig}")));
+            }
+            device
+        }
+        Mode::Raw => match ctx.convert_label_less(dev, Mode::Fsdax, false) {
+            Ok(info) => format!(
+                "/dev/{}",
+                info.blockdev.ok_or_else(|| Error::NotFound {
+                    object: format!("block device of {dev}"),
+                })?
+            ),
+            Err(e) if e.kind() == pmem_ndctl::ErrorKind::Busy => {
+                return Ok(Claim::Skip(e.to_string()));
+            }
+            Err(e) => return Err(Error::ndctl(dev)(e)),
+        },
+        other => {
+            return Ok(Claim::Skip(format!(
+                "{dev}: it is in {other} mode, not ours"
+            )))
+        }
+    };
+    wipe_label_area(&device)?;
+    Ok(Claim::Add(device))
+}
+
 impl VolumeGroups {
-    /// Sets up the crate's VGs on every enabled, labelled PMEM region (see
-    /// the module text) and opens them. Idempotent; a run after new holes
-    /// appeared adds them to the VGs.
+    /// Sets up the crate's VGs on every enabled PMEM region (see the module
+    /// text) and opens them. Idempotent; a run after new holes appeared adds
+    /// them to the VGs.
     pub fn setup(opts: &SetupOptions) -> Result<VolumeGroups> {
         let mut ctx = Context::new().map_err(Error::ndctl("libndctl"))?;
         VolumeGroups::setup_with(&mut ctx, opts)
@@ -145,6 +265,17 @@ impl VolumeGroups {
 
     /// [`VolumeGroups::setup`] with the caller's libndctl context.
     pub fn setup_with(ctx: &mut Context, opts: &SetupOptions) -> Result<VolumeGroups> {
+        VolumeGroups::setup_report(ctx, opts).map(|(groups, _)| groups)
+    }
+
+    /// [`VolumeGroups::setup_with`], also returning the regions it left
+    /// alone and why (a label-less region holding someone's data, one in
+    /// another mode), for the caller to report.
+    pub fn setup_report(
+        ctx: &mut Context,
+        opts: &SetupOptions,
+    ) -> Result<(VolumeGroups, Vec<Skipped>)> {
+        let mut skipped = Vec::new();
         if !(1..=100).contains(&opts.percentage) {
             return Err(Error::invalid(
                 "setup",
@@ -163,6 +294,17 @@ impl VolumeGroups {
                     object,
                     detail: format!("it exists without the {OWNER_TAG} tag; it is not ours to use"),
                 });
+            }
+            if plan.fixed.is_some() {
+                match claim_label_less(ctx, &plan, &pvs, &own_vgs, opts.percentage)? {
+                    Claim::Member => {}
+                    Claim::Add(device) => add.entry(plan.vg.clone()).or_default().push(device),
+                    Claim::Skip(reason) => skipped.push(Skipped {
+                        region: plan.name.clone(),
+                        reason,
+                    }),
+                }
+                continue;
             }
             let devices = add.entry(plan.vg.clone()).or_default();
             for ns in &plan.own {
@@ -224,7 +366,7 @@ impl VolumeGroups {
             let tag = LvmCommand::new("pvchange").opt_value("--addtag", OWNER_TAG);
             runner.run(&object, &devices.iter().fold(tag, |c, d| c.operand(d)))?;
         }
-        VolumeGroups::open(runner.clone())
+        Ok((VolumeGroups::open(runner.clone())?, skipped))
     }
 
     /// Removes everything the crate made: erases and removes every volume,
@@ -233,6 +375,8 @@ impl VolumeGroups {
     pub fn teardown(ctx: &mut Context, runner: &Runner) -> Result<Teardown> {
         let groups = VolumeGroups::open(runner.clone())?;
         let mut done = Teardown::default();
+        // Label-less namespaces carry no name: the crate's VGs say which are its own.
+        let members: BTreeSet<String> = groups.vgs().into_iter().flat_map(|v| v.pvs).collect();
         for v in groups.list()? {
             groups.delete(&v.name)?;
             done.volumes += 1;
@@ -245,7 +389,19 @@ impl VolumeGroups {
             done.vgs.push(vg.name.to_string());
         }
         let pvs: Vec<PvRow> = runner.report("PVs", &LvmCommand::report("pvs", PvRow::FIELDS))?;
-        let own: Vec<OwnNamespace> = plans(ctx, false)?.into_iter().flat_map(|p| p.own).collect();
+        let own: Vec<OwnNamespace> = plans(ctx, false)?
+            .into_iter()
+            .flat_map(|p| match p.fixed {
+                Some((dev, Mode::Fsdax, Some(b))) if members.contains(&format!("/dev/{b}")) => {
+                    vec![OwnNamespace {
+                        dev,
+                        device: format!("/dev/{b}"),
+                        raw: p.size,
+                    }]
+                }
+                _ => p.own,
+            })
+            .collect();
         for ns in &own {
             let Some(pv) = pvs.iter().find(|p| p.name == ns.device) else {
                 continue;
