@@ -39,6 +39,9 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Percentage of each region the lvm manager uses.
     pub pmem_percentage: u8,
+    /// lvm manager: one VG per NUMA node joining its regions (`--join numa`)
+    /// instead of one per region (`--join region`, the default).
+    pub join_numa: bool,
     /// Region sizes of the sim manager.
     pub sim_regions: String,
     /// Where to serve Prometheus metrics.
@@ -69,6 +72,7 @@ pub struct KubeletRegistration {
 pub const USAGE: &str =
     "usage: pmem-csi-driver --endpoint unix:///path/csi.sock --node-id NODE [--driver-name NAME]
                        --device-manager lvm|direct|sim [--state-dir DIR] [--pmem-percentage P]
+                       [--join region|numa]   (lvm: one VG per region, or per NUMA node)
                        [--sim-regions SPEC] [--metrics-listen ADDR] [--log-format text|json]
                        [--kubelet-dir DIR] [--orphan-grace SECONDS]
                        [--socket-group GID|NAME]   (socket mode 0660 for that group, else 0600)
@@ -88,6 +92,7 @@ impl Config {
             manager: ManagerKind::Lvm,
             state_dir: PathBuf::from("/var/lib/pmem-csi"),
             pmem_percentage: 100,
+            join_numa: false,
             sim_regions: "4x64G".into(),
             metrics_listen: None,
             log_format: LogFormat::Text,
@@ -143,6 +148,17 @@ impl Config {
                             Error::invalid(format!("--pmem-percentage {v:?}: expected 1 to 100"))
                         })?;
                 }
+                "--join" => {
+                    c.join_numa = match value()?.as_str() {
+                        "region" => false,
+                        "numa" => true,
+                        other => {
+                            return Err(Error::invalid(format!(
+                                "--join {other:?}: expected region or numa"
+                            )))
+                        }
+                    }
+                }
                 "--sim-regions" => c.sim_regions = value()?,
                 "--metrics-listen" => {
                     let v = value()?;
@@ -182,6 +198,11 @@ impl Config {
         }
         c.manager = manager
             .ok_or_else(|| Error::invalid(format!("--device-manager is required\n{USAGE}")))?;
+        if c.join_numa && c.manager != ManagerKind::Lvm {
+            return Err(Error::invalid(
+                "--join numa needs --device-manager lvm: only LVM can pool regions",
+            ));
+        }
         c.registration = match (reg_socket, reg_endpoint) {
             (Some(socket), Some(kubelet_endpoint)) => Some(KubeletRegistration {
                 socket,
@@ -220,6 +241,37 @@ mod tests {
             .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
         Config::parse(&args)
+    }
+
+    #[test]
+    fn join_is_region_or_numa_and_numa_needs_lvm() {
+        assert!(!parse(&[]).unwrap().join_numa);
+        let lvm = |j: &str| {
+            Config::parse(
+                &[
+                    "--endpoint",
+                    "unix:///c.sock",
+                    "--node-id",
+                    "n",
+                    "--device-manager",
+                    "lvm",
+                    "--join",
+                    j,
+                ]
+                .map(String::from),
+            )
+        };
+        assert!(lvm("numa").unwrap().join_numa);
+        assert!(!lvm("region").unwrap().join_numa);
+        for bad in ["NUMA", "", "node"] {
+            assert_eq!(
+                lvm(bad).unwrap_err().code(),
+                tonic::Code::InvalidArgument,
+                "{bad:?}"
+            );
+        }
+        let e = parse(&["--join", "numa"]).unwrap_err();
+        assert!(e.to_string().contains("lvm"), "{e}");
     }
 
     #[test]

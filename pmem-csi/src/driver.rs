@@ -272,10 +272,10 @@ impl Driver {
         let size = range.target();
         let max_possible = self.max_possible(&params)?;
         if size > max_possible {
-            return Err(Error::OutOfRange(format!(
+            return Err(self.with_left_out(Error::OutOfRange(format!(
                 "volume {:?}: {size} bytes is more than this node can ever provide ({max_possible} bytes)",
                 name.0
-            )));
+            ))));
         }
         let min = self.manager.min_size(&params)?;
         if range.limit != 0 && range.limit < min {
@@ -303,7 +303,8 @@ impl Driver {
         crash_point("create-before-device");
         let device = self
             .manager
-            .create(&id, size, &params, &device_record(&rec, range.limit))?;
+            .create(&id, size, &params, &device_record(&rec, range.limit))
+            .map_err(|e| self.with_left_out(e))?;
         crash_point("create-after-device");
         rec.size = DeviceRecord::acknowledged_size(&device_record(&rec, range.limit), device.size);
         rec.device = device.path;
@@ -455,10 +456,10 @@ impl Driver {
         }
         let max_possible = self.max_possible(&rec.params)?;
         if want > max_possible {
-            return Err(Error::OutOfRange(format!(
+            return Err(self.with_left_out(Error::OutOfRange(format!(
                 "volume {}: {want} bytes is more than this node can ever provide ({max_possible} bytes)",
                 rec.id
-            )));
+            ))));
         }
         let size = self.manager.expand(&rec.id, want)?;
         let mut new = VolumeRecord { size, ..rec };
@@ -490,6 +491,17 @@ impl Driver {
             .unwrap_or_else(PoisonError::into_inner)
             .push((params.clone(), m));
         Ok(m)
+    }
+
+    /// `e`, when it says there is not enough room, with what the manager left out and how to use it.
+    fn with_left_out(&self, e: Error) -> Error {
+        match (e, self.manager.left_out()) {
+            (Error::OutOfRange(m), Some(note)) => Error::OutOfRange(format!("{m}; {note}")),
+            (Error::ResourceExhausted(m), Some(note)) => {
+                Error::ResourceExhausted(format!("{m}; {note}"))
+            }
+            (e, _) => e,
+        }
     }
 
     /// Capacity for volumes with `params`.

@@ -37,7 +37,7 @@ fn raw_manager(c: &Config) -> Result<Arc<dyn DeviceManager>> {
             )?)
         }
         ManagerKind::Direct => Arc::new(NamespaceManager::direct()?),
-        ManagerKind::Lvm => Arc::new(LvmManager::setup(c.pmem_percentage)?),
+        ManagerKind::Lvm => Arc::new(LvmManager::setup(c.pmem_percentage, c.join_numa)?),
     })
 }
 

@@ -298,6 +298,9 @@ impl DeviceManager for SlowFakeManager {
         let _held = self.held();
         self.inner.list()
     }
+    fn left_out(&self) -> Option<String> {
+        self.inner.left_out()
+    }
     fn capacity(&self, params: &Params) -> CsiResult<Capacity> {
         let _held = self.held();
         self.inner.capacity(params)

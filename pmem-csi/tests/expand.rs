@@ -104,6 +104,9 @@ impl DeviceManager for GrowingFakeManager {
             .map(|d| self.overlay(d))
             .collect())
     }
+    fn left_out(&self) -> Option<String> {
+        self.inner.left_out()
+    }
     fn capacity(&self, params: &Params) -> CsiResult<Capacity> {
         self.inner.capacity(params)
     }

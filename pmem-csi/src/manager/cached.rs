@@ -105,6 +105,10 @@ impl DeviceManager for CachedManager {
         self.inner.list()
     }
 
+    fn left_out(&self) -> Option<String> {
+        self.inner.left_out()
+    }
+
     fn capacity(&self, params: &Params) -> Result<Capacity> {
         let generation = {
             let c = self.cache();

@@ -68,14 +68,22 @@ fn check(params: &Params) -> Result<()> {
 }
 
 impl LvmManager {
-    /// Runs pmem-lvm's setup (a VG per region, every hole absorbed) with
+    /// Runs pmem-lvm's setup (a VG per region, or per NUMA node with
+    /// `join_numa`, every hole absorbed, label-less regions converted) with
     /// `percentage` of each region, and manages volumes in those VGs. PVs
     /// not known to be zero are zeroed on a thread of their own.
-    pub fn setup(percentage: u8) -> Result<Self> {
-        let groups = Arc::new(VolumeGroups::setup(&SetupOptions {
+    pub fn setup(percentage: u8, join_numa: bool) -> Result<Self> {
+        let mut ctx = pmem_ndctl::Context::new()?;
+        let opts = SetupOptions {
             percentage,
+            join: join_numa,
             ..SetupOptions::default()
-        })?);
+        };
+        let (groups, skipped) = VolumeGroups::setup_report(&mut ctx, &opts)?;
+        for s in skipped {
+            tracing::warn!(region = %s.region, reason = %s.reason, "region left alone");
+        }
+        let groups = Arc::new(groups);
         let gate = Arc::new(Gate::default());
         let mut queue = Vec::new();
         for pv in groups.unzeroed_pvs()? {
@@ -221,6 +229,11 @@ impl DeviceManager for LvmManager {
             .into_iter()
             .filter_map(|v| Some(device(VolumeId::try_from(v.name.to_string()).ok()?, v)))
             .collect())
+    }
+
+    fn left_out(&self) -> Option<String> {
+        // Setup logs the regions it left alone: they hold someone's data, which a volume must not take.
+        None
     }
 
     fn capacity(&self, params: &Params) -> Result<Capacity> {

@@ -80,4 +80,7 @@ pub trait DeviceManager: Send + Sync {
     }
     /// Capacity for volumes with `params`.
     fn capacity(&self, params: &Params) -> Result<Capacity>;
+    /// PMEM of the node this manager cannot use, why, and what would make it
+    /// usable: told with every answer that there is not enough room.
+    fn left_out(&self) -> Option<String>;
 }

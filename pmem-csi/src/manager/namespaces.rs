@@ -39,6 +39,21 @@ pub struct NamespaceManager<B> {
     real_devices: bool,
     /// A backend that reads the machine anew (libndctl caches what it saw).
     fresh: Option<Fresh<B>>,
+    /// Label-less regions left out (direct mode cannot carve them): see
+    /// [`DeviceManager::left_out`].
+    label_less: Vec<String>,
+}
+
+/// The regions namespaces cannot be carved from because they have no labels.
+fn label_less_regions(ctx: &Context) -> Vec<String> {
+    ctx.regions()
+        .filter(|r| {
+            r.is_enabled()
+                && !r.is_labelled()
+                && matches!(r.region_type(), Ok(pmem_ndctl::RegionType::Pmem))
+        })
+        .map(|r| r.name())
+        .collect()
 }
 
 fn layout(params: &Params) -> Layout {
@@ -78,6 +93,7 @@ impl NamespaceManager<Simulator> {
             })),
             real_devices: false,
             fresh: None,
+            label_less: Vec::new(),
         })
     }
 }
@@ -85,7 +101,12 @@ impl NamespaceManager<Simulator> {
 impl NamespaceManager<NdctlBackend> {
     /// The `direct` manager over the machine's labelled regions.
     pub fn direct() -> Result<Self> {
-        let backend = NdctlBackend::new(Context::new()?).labelled_only();
+        let ctx = Context::new()?;
+        let label_less = label_less_regions(&ctx);
+        for r in &label_less {
+            tracing::warn!(region = %r, fix = LABEL_FIX, "label-less region: direct mode cannot carve namespaces from it");
+        }
+        let backend = NdctlBackend::new(ctx).labelled_only();
         let mut alloc = Allocator::new(backend, Box::new(BestFit));
         // Placeholders a crash left while their space was zeroed: destroyed, the space is free again.
         let left: Vec<String> = alloc
@@ -115,6 +136,7 @@ impl NamespaceManager<NdctlBackend> {
             fresh: Some(Box::new(|| {
                 Ok(NdctlBackend::new(Context::new()?).labelled_only())
             })),
+            label_less,
         })
     }
 }
@@ -200,6 +222,9 @@ fn placeholder_name(id: &VolumeId) -> String {
 }
 
 const PLACEHOLDER: &str = "zeroing";
+
+/// What makes a label-less region usable by direct mode (or use lvm mode, which converts it).
+const LABEL_FIX: &str = "give the DIMMs labels: `ndctl disable-region all && ndctl init-labels -f all && ndctl enable-region all` (this discards what the regions hold), or run the driver with --device-manager lvm, which uses label-less regions as they are";
 
 /// How often a create zeroes a new place when the free space moved meanwhile.
 const PLACEMENT_ATTEMPTS: usize = 4;
@@ -366,6 +391,15 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
             *self.lock().backend_mut() = backend;
         }
         Ok(())
+    }
+
+    fn left_out(&self) -> Option<String> {
+        (!self.label_less.is_empty()).then(|| {
+            format!(
+                "label-less regions cannot be carved into namespaces: {} ({LABEL_FIX})",
+                self.label_less.join(", ")
+            )
+        })
     }
 
     fn capacity(&self, params: &Params) -> Result<Capacity> {
