@@ -31,6 +31,7 @@ fn boot_and_run(vm_args: &[&str], guest: &str) {
         .output()
         .expect("scripts/pmem-vm can be spawned");
     let out = String::from_utf8_lossy(&o.stdout);
+    println!("{out}");
     assert!(
         o.status.success() && out.contains("1 passed"),
         "{guest} in the VM (exit {:?}):\n{out}\n{}",
@@ -124,6 +125,15 @@ async fn guest_label_less_regions() {
     // lvm mode converts region0's raw namespace to fsdax and serves volumes from it.
     let d = Driver::start("lvm");
     let mut c = clients(&d.sock).await;
+    let e = create_err(&mut c, "more-than-region0", 1536 * MIB).await;
+    assert_eq!(e.code(), tonic::Code::OutOfRange, "{e:?}");
+    for word in ["region1", "ext2/3/4 filesystem"] {
+        assert!(
+            e.message().contains(word),
+            "why region1 is not used: {word:?} not in {:?}",
+            e.message()
+        );
+    }
     let cap = fs_cap("ext4");
     let v = create(&mut c, "on-label-less", 256 * MIB, cap.clone()).await;
     let (staging, target) = stage_publish(&mut c, &v, &cap, "label-less").await;
@@ -191,22 +201,26 @@ fn boot_numa_nodes_each_get_a_vg_when_joined() {
 async fn guest_numa_nodes() {
     reset();
     let ctx = pmem_ndctl::Context::new().expect("libndctl");
-    let mut nodes: Vec<(String, Option<u32>)> =
-        ctx.regions().map(|r| (r.name(), r.numa_node())).collect();
+    let mut nodes: Vec<Option<u32>> = ctx.regions().map(|r| r.numa_node()).collect();
     nodes.sort();
     drop(ctx);
-    let expect: Vec<(String, Option<u32>)> = (0..4)
-        .map(|i| (format!("region{i}"), Some(i % 2)))
-        .collect();
-    assert_eq!(nodes, expect, "NVDIMM i on node i mod 2");
+    assert_eq!(
+        nodes,
+        [Some(0), Some(0), Some(1), Some(1)],
+        "two regions per node"
+    );
 
-    // One VG per region: 768 MiB fits in no 512 MiB region.
+    // One VG per region: 640 MiB fits in no region (a 512M DIMM with labels gives a 384 MiB region).
     {
         let d = Driver::start("lvm");
         let mut c = clients(&d.sock).await;
-        let e = create_err(&mut c, "too-big-for-a-region", 768 * MIB).await;
-        assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+        let e = create_err(&mut c, "too-big-for-a-region", 640 * MIB).await;
+        assert_eq!(e.code(), tonic::Code::OutOfRange, "{e:?}");
         assert_eq!(vgs().len(), 4, "{:?}", vgs());
+        println!(
+            "per region: {}",
+            sh("vgs --noheadings -o vg_name,vg_size,pv_count --units m 2>/dev/null")
+        );
     }
     reset();
 
@@ -214,17 +228,20 @@ async fn guest_numa_nodes() {
     let d = Driver::start_with("lvm", &["--join", "numa"]);
     let mut c = clients(&d.sock).await;
     assert_eq!(vgs(), ["pmem-rs-node0:2", "pmem-rs-node1:2"]);
-    let v = create(&mut c, "spans-two-regions", 768 * MIB, block_cap()).await;
-    let lv = sh("lvs --noheadings -o vg_name,devices --separator : 2>/dev/null | tr -d ' '");
-    let line = lv
-        .lines()
-        .find(|l| l.starts_with("pmem-rs-node"))
-        .expect("the LV");
-    assert_eq!(
-        line.matches("/dev/pmem").count(),
-        2,
-        "on two regions' PVs: {line}"
+    println!(
+        "joined: {}",
+        sh("vgs --noheadings -o vg_name,vg_size,pv_count --units m 2>/dev/null")
     );
+    let v = create(&mut c, "spans-two-regions", 640 * MIB, block_cap()).await;
+    let segments =
+        sh("lvs --segments --noheadings -o vg_name,devices --separator : 2>/dev/null | tr -d ' '");
+    let pvs: std::collections::BTreeSet<&str> = segments
+        .lines()
+        .filter_map(|l| l.strip_prefix("pmem-rs-node"))
+        .filter_map(|l| l.split(':').nth(1))
+        .map(|d| d.split('(').next().unwrap_or(d))
+        .collect();
+    assert_eq!(pvs.len(), 2, "on two regions' PVs: {segments}");
     c.controller
         .delete_volume(DeleteVolumeRequest {
             volume_id: v.volume_id.clone(),

@@ -29,6 +29,8 @@ const GATE_PATIENCE: Duration = Duration::from_secs(10);
 pub struct LvmManager {
     groups: Arc<VolumeGroups>,
     gate: Arc<Gate>,
+    /// Regions setup left alone, with the reason (see [`DeviceManager::left_out`]).
+    skipped: Vec<pmem_lvm::setup::Skipped>,
 }
 
 impl From<pmem_lvm::Error> for Error {
@@ -80,7 +82,7 @@ impl LvmManager {
             ..SetupOptions::default()
         };
         let (groups, skipped) = VolumeGroups::setup_report(&mut ctx, &opts)?;
-        for s in skipped {
+        for s in &skipped {
             tracing::warn!(region = %s.region, reason = %s.reason, "region left alone");
         }
         let groups = Arc::new(groups);
@@ -103,7 +105,11 @@ impl LvmManager {
                 .spawn(move || zero_pvs(&g, &z, queue))
                 .map_err(|e| Error::Internal(format!("zeroing thread not started: {e}")))?;
         }
-        Ok(LvmManager { groups, gate })
+        Ok(LvmManager {
+            groups,
+            gate,
+            skipped,
+        })
     }
 }
 
@@ -232,8 +238,17 @@ impl DeviceManager for LvmManager {
     }
 
     fn left_out(&self) -> Option<String> {
-        // Setup logs the regions it left alone: they hold someone's data, which a volume must not take.
-        None
+        (!self.skipped.is_empty()).then(|| {
+            let each: Vec<String> = self
+                .skipped
+                .iter()
+                .map(|s| format!("{} ({})", s.region, s.reason))
+                .collect();
+            format!(
+                "regions left alone (someone else's data is not taken): {}",
+                each.join("; ")
+            )
+        })
     }
 
     fn capacity(&self, params: &Params) -> Result<Capacity> {
