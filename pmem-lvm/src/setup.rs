@@ -228,7 +228,9 @@ fn claim_label_less(
             if let Some(sig) =
                 pmem_ndctl::signature::probe(Path::new(&device)).map_err(Error::ndctl(&device))?
             {
-                return Ok(Claim::Skip(format!("{dev}: {device} holds a {sig}")));
+                return Ok(Claim::Skip(format!(
+                    "{dev}: {device} holds someone's data ({sig} signature)"
+                )));
             }
             device
         }
@@ -423,6 +425,12 @@ impl VolumeGroups {
         for ns in own {
             ctx.destroy_namespace(&ns.dev, true)
                 .map_err(Error::ndctl(&ns.dev))?;
+            let label_less = ctx.namespace(&ns.dev).is_ok_and(|n| n.is_label_less());
+            if label_less {
+                // Destroying leaves it disabled: back to the enabled raw namespace it was.
+                ctx.convert_label_less(&ns.dev, Mode::Raw, true)
+                    .map_err(Error::ndctl(&ns.dev))?;
+            }
             done.namespaces.push(ns.dev);
         }
         Ok(done)

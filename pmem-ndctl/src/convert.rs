@@ -74,7 +74,9 @@ pub(crate) fn convert(
         if let Some(sig) = crate::signature::probe(Path::new(&format!("/dev/{dev}")))? {
             return Err(Error::Busy {
                 object: name,
-                reason: format!("/dev/{dev} holds a {sig}: not overwriting it (wipe it first, or convert with force)"),
+                reason: format!(
+                    "/dev/{dev} holds someone's data ({sig} signature): not overwriting it (wipe it first, or convert with force)"
+                ),
             });
         }
     }
