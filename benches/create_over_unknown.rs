@@ -96,7 +96,7 @@ fn main() {
     pristine();
     let t = Instant::now();
     let lvm = driver(
-        Arc::new(LvmManager::setup(100).expect("lvm setup")),
+        Arc::new(LvmManager::setup(100, false).expect("lvm setup")),
         &dir.join("lvm"),
     );
     // Creates wait while the new PVs are zeroed in the background, then are UNAVAILABLE: retry.

@@ -149,7 +149,7 @@ fn main() {
     }
     let dir = std::env::temp_dir().join(format!("csi-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let manager = Arc::new(LvmManager::setup(100).expect("lvm setup"));
+    let manager = Arc::new(LvmManager::setup(100, false).expect("lvm setup"));
     let vgs = vgs();
     assert!(!vgs.is_empty(), "setup made no VG");
     let (driver, _) = Driver::start(

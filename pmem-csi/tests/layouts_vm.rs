@@ -159,7 +159,7 @@ async fn guest_label_less_regions() {
     // Again: nothing converted twice, the volume and its bytes kept.
     let d = Driver::start("lvm");
     let mut c = clients(&d.sock).await;
-    assert_eq!(listed(&mut c).await, [v.volume_id.clone()]);
+    assert_eq!(listed(&mut c).await, std::slice::from_ref(&v.volume_id));
     let (staging, target) = stage_publish(&mut c, &v, &cap, "label-less").await;
     assert_eq!(
         std::fs::read(target.join("kept")).expect("read back"),
