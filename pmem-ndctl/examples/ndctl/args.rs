@@ -39,6 +39,8 @@ fn short_of(long: &str) -> Option<char> {
         "map" => 'M',
         "sector-size" => 'l',
         "force" => 'f',
+        "health" => 'H',
+        "media-errors" => 'M',
         _ => return None,
     })
 }

@@ -2,7 +2,7 @@
 //! It prints what ndctl prints (same JSON keys and values, sizes as numbers).
 //!
 //! ```text
-//! ndctl list [-R] [-N] [-D] [-i] [-r REGION]
+//! ndctl list [-R] [-N] [-D] [-H] [-M] [-i] [-r REGION]
 //! ndctl create-namespace [-r REGION] [-m fsdax|devdax|sector|raw] [-s SIZE] [-n NAME] [-a ALIGN] [-M mem|dev] [-l SECTOR]
 //! ndctl destroy-namespace [-f] NAMESPACE|all
 //! ndctl init-labels [-f] NMEM...|all
@@ -11,6 +11,7 @@
 //! ```
 
 mod args;
+mod health;
 mod json;
 
 use args::Args;
@@ -19,7 +20,7 @@ use pmem_ndctl::{Context, Error, MapLocation, Mode, NamespaceSpec, Region, Size}
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: ndctl <command> [<options>]
-  list [-R] [-N] [-D] [-i] [-r REGION]
+  list [-R] [-N] [-D] [-H|--health] [-M|--media-errors] [-i] [-r REGION]
   create-namespace [-r REGION] [-m fsdax|devdax|sector|raw] [-s SIZE] [-n NAME] [-a ALIGN] [-M mem|dev] [-l SECTOR]
   destroy-namespace [-f] NAMESPACE|all
   init-labels [-f] NMEM...|all
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
         return ExitCode::from(129);
     };
     let result = match cmd.as_str() {
-        "list" => args::parse(rest, "RNDi", "r").and_then(|a| list(&a)),
+        "list" => args::parse(rest, "RNDiHM", "r").and_then(|a| list(&a)),
         "create-namespace" => args::parse(rest, "f", "rmsnaMl").and_then(|a| create(&a)),
         "destroy-namespace" => args::parse(rest, "f", "").and_then(|a| destroy(&a)),
         "init-labels" => args::parse(rest, "f", "").and_then(|a| init_labels(&a)),
@@ -69,6 +70,7 @@ fn region_matches(region: &Region<'_>, ident: Option<&str>) -> bool {
 fn list(a: &Args) -> Result<(), String> {
     let (mut want_r, mut want_n, want_d, idle) =
         (a.flag('R'), a.flag('N'), a.flag('D'), a.flag('i'));
+    let (health, media) = (a.flag('H'), a.flag('M'));
     let filter = a.value('r');
     if let Some(extra) = a.positional.first() {
         return Err(format!("unknown parameter \"{extra}\""));
@@ -92,7 +94,9 @@ fn list(a: &Args) -> Result<(), String> {
                         region_matches(&r, filter) && r.dimms().iter().any(|x| x.name() == d.name())
                     });
                 if in_filtered && (idle || d.is_enabled()) {
-                    dimms.get_or_insert_with(Vec::new).push(json::dimm(&d));
+                    dimms
+                        .get_or_insert_with(Vec::new)
+                        .push(json::dimm(&d, health));
                 }
             }
         }
@@ -110,12 +114,14 @@ fn list(a: &Args) -> Result<(), String> {
                         .filter(|m| enabled.contains(&m.dimm))
                         .collect()
                 });
-                jregion = Some(json::region(&r, mappings).map_err(err)?);
+                jregion = Some(json::region(&r, mappings, media).map_err(err)?);
             }
             if want_n {
                 let mut found = Vec::new();
                 for ns in r.namespaces().filter(|n| n.is_active() || idle) {
-                    found.push(json::namespace(&ns.info().map_err(err)?, None));
+                    let mut j = json::namespace(&ns.info().map_err(err)?, None);
+                    health::push_namespace(&mut j, &ns, media);
+                    found.push(j);
                 }
                 if !found.is_empty() {
                     match &mut jregion {
@@ -198,12 +204,13 @@ fn create(a: &Args) -> Result<(), String> {
         spec.sector_size = sector_size;
         match ctx.create_namespace(&spec) {
             Ok(info) => {
-                let dax_region = ctx
-                    .namespace(&info.dev)
-                    .ok()
-                    .and_then(|n| n.dax())
-                    .and_then(|d| d.dax_region());
-                println!("{}", json::namespace(&info, dax_region).pretty());
+                let ns = ctx.namespace(&info.dev).ok();
+                let dax_region = ns.and_then(|n| n.dax()).and_then(|d| d.dax_region());
+                let mut j = json::namespace(&info, dax_region);
+                if let Some(ns) = &ns {
+                    health::push_namespace(&mut j, ns, false);
+                }
+                println!("{}", j.pretty());
                 return Ok(());
             }
             Err(e) => last = Some(e),
