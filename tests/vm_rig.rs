@@ -237,10 +237,20 @@ fn boot_ndctl_work_alike_lists_label_less_dimms_like_ndctl() {
     let script = format!(
         "ndctl list -R | grep -q iset_id && {{ echo labelled; exit 3; }}
          ndctl list -N | grep -q '\"mode\":\"raw\"' || {{ echo no raw namespace; exit 4; }}
-         for a in list 'list -RND' 'list -RNDi' 'list -N' 'list -D' 'list -R -r region1' 'list -N -r 0'; do
+         for a in list 'list -RND' 'list -RNDi' 'list -N' 'list -D' 'list -R -r region1' 'list -N -r 0' \\
+                  'list -DH' 'list -D --health' 'list -RN --media-errors' 'list -RNDHM'; do
            ndctl $a > /tmp/theirs.json; {n} $a > /tmp/ours.json
            cmp -s /tmp/theirs.json /tmp/ours.json || {{ echo \"differs: $a\"; diff /tmp/theirs.json /tmp/ours.json; exit 1; }}
-         done; echo same",
+         done
+         # A media error on the raw namespace's block device (root may add one to its list).
+         dev=$(ndctl list -N -r region0 | sed -n 's/.*\"blockdev\":\"\\([^\"]*\\)\".*/\\1/p')
+         echo '16 8' > /sys/block/$dev/badblocks || {{ echo cannot add a bad block to $dev; exit 5; }}
+         for a in 'list -RNDH' 'list -RN --media-errors' 'list -N -M -r region0'; do
+           ndctl $a > /tmp/theirs.json; {n} $a > /tmp/ours.json
+           cmp -s /tmp/theirs.json /tmp/ours.json || {{ echo \"differs: $a\"; diff /tmp/theirs.json /tmp/ours.json; exit 1; }}
+         done
+         grep -q '\"badblock_count\":8' /tmp/ours.json || {{ echo no bad blocks listed; exit 6; }}
+         echo same",
         n = n.display()
     );
     let o = pmem_vm(&["--", "sh", "-c", &script]);

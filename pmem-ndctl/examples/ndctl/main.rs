@@ -83,6 +83,9 @@ fn list(a: &Args) -> Result<(), String> {
     let mut dimms: Option<Vec<J>> = None;
     let mut regions: Option<Vec<J>> = None;
     let mut namespaces: Option<Vec<J>> = None;
+    // ndctl keeps the namespaces of the last listed region as its namespace list: when
+    // that region has some, the output is an object (`regions`) rather than an array.
+    let mut last_region_has_namespaces = false;
     for bus in ctx.buses() {
         if filter.is_some() && !bus.regions().any(|r| region_matches(&r, filter)) {
             continue;
@@ -115,6 +118,7 @@ fn list(a: &Args) -> Result<(), String> {
                         .collect()
                 });
                 jregion = Some(json::region(&r, mappings, media).map_err(err)?);
+                last_region_has_namespaces = false;
             }
             if want_n {
                 let mut found = Vec::new();
@@ -124,6 +128,7 @@ fn list(a: &Args) -> Result<(), String> {
                     found.push(j);
                 }
                 if !found.is_empty() {
+                    last_region_has_namespaces = true;
                     match &mut jregion {
                         Some(jr) => jr.push("namespaces", J::Arr(found)),
                         None => namespaces.get_or_insert_with(Vec::new).extend(found),
@@ -135,10 +140,14 @@ fn list(a: &Args) -> Result<(), String> {
             }
         }
     }
-    let present = [dimms.is_some(), regions.is_some(), namespaces.is_some()]
-        .iter()
-        .filter(|p| **p)
-        .count();
+    let present = [
+        dimms.is_some(),
+        regions.is_some(),
+        namespaces.is_some() || last_region_has_namespaces,
+    ]
+    .iter()
+    .filter(|p| **p)
+    .count();
     let out = if present > 1 {
         let mut o = J::Obj(Vec::new());
         if let Some(d) = dimms {
