@@ -413,8 +413,11 @@ impl<'ctx> Namespace<'ctx> {
         }
     }
 
-    /// libndctl's list of the namespace block device's bad blocks (`/sys/block/X/badblocks`).
-    fn block_device_badblocks(&self) -> Vec<BadBlock> {
+    /// The kernel's bad-block list of the namespace's block device (raw and fsdax;
+    /// empty for devdax and sector mode), in 512-byte sectors from the device's start:
+    /// what I/O on it fails on now. The kernel fills it from the region's bad blocks when
+    /// the device is enabled, adds what fails later, and drops what is rewritten.
+    pub fn block_device_badblocks(&self) -> Vec<BadBlock> {
         let mut out = Vec::new();
         // SAFETY: the namespace is alive for 'ctx. libndctl keeps one read position per
         // namespace; this loop runs it from first to last and calls nothing else meanwhile

@@ -80,4 +80,11 @@ pub trait DeviceManager: Send + Sync {
     }
     /// Capacity for volumes with `params`.
     fn capacity(&self, params: &Params) -> Result<Capacity>;
+
+    /// The media health of the PMEM under the manager (DIMMs, regions' bad blocks) and
+    /// of `devices`; empty where the manager has no hardware (the simulator).
+    fn media(&self, devices: &[Device]) -> Result<crate::media::MediaReport> {
+        let _ = devices;
+        Ok(crate::media::MediaReport::default())
+    }
 }
