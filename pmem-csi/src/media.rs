@@ -108,6 +108,50 @@ fn underlying(path: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// What matters about one namespace device (`pmem0.1`, `dax0.1`) for the volumes on it.
+#[derive(Debug, Clone, Default)]
+struct NamespaceMedia {
+    /// Bad 512-byte sectors in it.
+    bad_sectors: u64,
+    /// Its region's unhealthy DIMMs, as `nmem0 (critical)`.
+    sick_dimms: Vec<String>,
+}
+
+/// Why each volume device is unsound, given the namespace devices each stands on
+/// (itself, or an LV's physical volumes) and what is known of those.
+fn problems(
+    stands_on: &[(String, Vec<String>)],
+    namespaces: &BTreeMap<String, NamespaceMedia>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (path, devs) in stands_on {
+        let mut why = Vec::new();
+        for dev in devs {
+            let Some(ns) = namespaces.get(dev) else {
+                continue;
+            };
+            let bad = ns.bad_sectors;
+            if bad > 0 && path.ends_with(&format!("/{dev}")) {
+                why.push(format!("the device {path} has {bad} bad 512-byte sectors"));
+            } else if bad > 0 {
+                why.push(format!(
+                    "/dev/{dev}, under {path}, has {bad} bad 512-byte sectors"
+                ));
+            }
+            if !ns.sick_dimms.is_empty() {
+                why.push(format!(
+                    "it sits on unhealthy DIMMs: {}",
+                    ns.sick_dimms.join(", ")
+                ));
+            }
+        }
+        if !why.is_empty() {
+            out.insert(path.clone(), why.join("; "));
+        }
+    }
+    out
+}
+
 /// Reads the machine's media health with libndctl; `devices` are the volumes' device
 /// nodes. A DIMM answering no SMART counts as healthy, with no state.
 pub fn read(devices: &[String]) -> pmem_ndctl::Result<MediaReport> {
@@ -120,8 +164,7 @@ pub fn read(devices: &[String]) -> pmem_ndctl::Result<MediaReport> {
         dimms,
         ..MediaReport::default()
     };
-    // Per namespace device name: (bad sectors, unhealthy DIMMs of its region).
-    let mut namespaces: BTreeMap<String, (u64, Vec<String>)> = BTreeMap::new();
+    let mut namespaces: BTreeMap<String, NamespaceMedia> = BTreeMap::new();
     for region in ctx.regions() {
         report
             .region_bad_sectors
@@ -139,31 +182,81 @@ pub fn read(devices: &[String]) -> pmem_ndctl::Result<MediaReport> {
             let Ok(info) = ns.info() else { continue };
             let bad = sector_count(&namespace_bad_blocks(&ns));
             for dev in [info.blockdev, info.chardev].into_iter().flatten() {
-                namespaces.insert(dev, (bad, sick.clone()));
+                namespaces.insert(
+                    dev,
+                    NamespaceMedia {
+                        bad_sectors: bad,
+                        sick_dimms: sick.clone(),
+                    },
+                );
             }
         }
     }
-    for path in devices {
-        let mut why = Vec::new();
-        for dev in underlying(path) {
-            let Some((bad, sick)) = namespaces.get(&dev) else {
-                continue;
-            };
-            let own = path.ends_with(&format!("/{dev}"));
-            if *bad > 0 && own {
-                why.push(format!("the device {path} has {bad} bad 512-byte sectors"));
-            } else if *bad > 0 {
-                why.push(format!(
-                    "/dev/{dev}, under {path}, has {bad} bad 512-byte sectors"
-                ));
-            }
-            if !sick.is_empty() {
-                why.push(format!("it sits on unhealthy DIMMs: {}", sick.join(", ")));
-            }
-        }
-        if !why.is_empty() {
-            report.devices.insert(path.clone(), why.join("; "));
-        }
-    }
+    let stands_on: Vec<(String, Vec<String>)> =
+        devices.iter().map(|p| (p.clone(), underlying(p))).collect();
+    report.devices = problems(&stands_on, &namespaces);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns(bad_sectors: u64, sick: &[&str]) -> NamespaceMedia {
+        NamespaceMedia {
+            bad_sectors,
+            sick_dimms: sick.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn volumes_on_bad_blocks_or_sick_dimms_are_named_with_the_cause() {
+        let namespaces: BTreeMap<String, NamespaceMedia> = [
+            ("pmem0.1".to_string(), ns(8, &[])),
+            ("pmem0.2".to_string(), ns(0, &[])),
+            ("pmem1".to_string(), ns(0, &["nmem1 (critical)"])),
+            ("pmem2".to_string(), ns(16, &[])),
+        ]
+        .into();
+        let stands_on = vec![
+            ("/dev/pmem0.1".to_string(), vec!["pmem0.1".to_string()]),
+            ("/dev/pmem0.2".to_string(), vec!["pmem0.2".to_string()]),
+            (
+                "/dev/pmem-rs-lvm/vol".to_string(),
+                vec!["pmem1".to_string(), "pmem2".to_string()],
+            ),
+            ("/dev/elsewhere".to_string(), vec!["sda".to_string()]),
+        ];
+        let p = problems(&stands_on, &namespaces);
+        assert_eq!(
+            p.get("/dev/pmem0.1").map(String::as_str),
+            Some("the device /dev/pmem0.1 has 8 bad 512-byte sectors")
+        );
+        assert_eq!(
+            p.get("/dev/pmem-rs-lvm/vol").map(String::as_str),
+            Some(
+                "it sits on unhealthy DIMMs: nmem1 (critical); \
+                 /dev/pmem2, under /dev/pmem-rs-lvm/vol, has 16 bad 512-byte sectors"
+            )
+        );
+        assert!(!p.contains_key("/dev/pmem0.2"), "sound");
+        assert!(!p.contains_key("/dev/elsewhere"), "not PMEM");
+    }
+
+    #[test]
+    fn gauge_levels_follow_ndctl_state_names() {
+        let level = |s: Option<&str>| {
+            DimmMedia {
+                state: s.map(str::to_string),
+                ..DimmMedia::default()
+            }
+            .state_level()
+        };
+        assert_eq!(level(Some("ok")), Some(0));
+        assert_eq!(level(Some("non-critical")), Some(1));
+        assert_eq!(level(Some("critical")), Some(2));
+        assert_eq!(level(Some("fatal")), Some(3));
+        assert_eq!(level(Some("unknown")), None);
+        assert_eq!(level(None), None);
+    }
 }
