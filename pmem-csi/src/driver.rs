@@ -157,9 +157,13 @@ impl Driver {
     ) -> Result<(Self, Vec<String>)> {
         let cached = state.load()?;
         let devices = manager.list()?;
-        let media = manager.media(&devices).unwrap_or_default();
-        let (volumes, notes) =
+        let media = manager.media(&devices);
+        let (volumes, mut notes) =
             crate::reconcile::rebuild(manager.as_ref(), &state, cached, devices, Instant::now());
+        let media = media.unwrap_or_else(|e| {
+            notes.push(format!("media health not read: {e}"));
+            MediaReport::default()
+        });
         // The largest volume ever possible, read now rather than under the first burst of creates.
         let max_possible = manager
             .capacity(&Params::default())
