@@ -150,3 +150,47 @@ pub fn push_namespace(j: &mut J, ns: &Namespace<'_>, media: bool) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::health;
+    use pmem_ndctl::{DimmHealth, HealthAlarms, HealthState, HealthThresholds, ShutdownState};
+
+    /// Every field present, in the order (and number format) of ndctl's json-smart.c.
+    #[test]
+    fn full_health_prints_in_ndctls_key_order() {
+        let mut h = DimmHealth::default();
+        h.state = Some(HealthState::Critical);
+        h.temperature_celsius = Some(41.25);
+        h.controller_temperature_celsius = Some(50.0);
+        h.spares_percentage = Some(90);
+        let mut a = HealthAlarms::default();
+        a.temperature = true;
+        h.alarms = Some(a);
+        let mut t = HealthThresholds::default();
+        t.temperature_celsius = Some(80.0);
+        t.spares_percentage = Some(10);
+        h.thresholds = Some(t);
+        h.life_used_percentage = Some(5);
+        h.shutdown_state = Some(ShutdownState::Dirty);
+        h.unsafe_shutdown_count = Some(3);
+        let want = r#"{
+  "health_state":"critical",
+  "temperature_celsius":41.25,
+  "controller_temperature_celsius":50.0,
+  "spares_percentage":90,
+  "alarm_temperature":true,
+  "alarm_controller_temperature":false,
+  "alarm_spares":false,
+  "alarm_enabled_media_temperature":true,
+  "temperature_threshold":80.0,
+  "alarm_enabled_ctrl_temperature":false,
+  "alarm_enabled_spares":true,
+  "spares_threshold":10,
+  "life_used_percentage":5,
+  "shutdown_state":"dirty",
+  "shutdown_count":3
+}"#;
+        assert_eq!(health(&h).pretty(), want);
+    }
+}
