@@ -1,7 +1,7 @@
 //! Tier 3, inside the emulated-PMEM VM: pmem-ndctl and its `ndctl` work-alike judged against
 //! the real `ndctl` in the same boot. Every test puts the regions in the state it needs first.
 
-use pmem::ndctl::{Context, ErrorKind, Mode, NamespaceSpec, Size};
+use pmem::ndctl::{BadBlock, Context, ErrorKind, Mode, NamespaceSpec, Size};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -70,6 +70,10 @@ fn assert_all_listings_same() {
         &["list", "-D"],
         &["list", "-R", "-r", "region1"],
         &["list", "-N", "-r", "0"],
+        &["list", "-DH"],
+        &["list", "-D", "--health"],
+        &["list", "-RN", "--media-errors"],
+        &["list", "-RNDHM"],
     ] {
         assert_same_listing(args);
     }
@@ -470,4 +474,64 @@ fn vm_erase_refuses_busy_devices_and_zeroes_free_ones() {
     assert!(dax_bytes(&chardev, n - 4096, 4096).iter().all(|&x| x == 0));
     ctx.destroy_namespace(&dax.dev, true)
         .expect("destroy devdax");
+}
+
+#[test]
+#[ignore = "tier 3: runs inside the emulated-PMEM VM; run scripts/test"]
+fn vm_emulated_dimms_answer_no_smart_and_injected_bad_blocks_list_like_ndctl() {
+    reset(false);
+    let raw_dev = {
+        let ctx = Context::new().expect("libndctl context");
+        // QEMU's NVDIMMs implement only the label DSMs: no SMART command at all.
+        for d in ctx.dimms() {
+            match d.health() {
+                Ok(None) => {}
+                other => panic!("{}: expected no SMART on QEMU, got {other:?}", d.name()),
+            }
+        }
+        for r in ctx.regions() {
+            assert_eq!(r.badblocks(), vec![], "{}", r.name());
+            for ns in r.namespaces() {
+                assert_eq!(ns.badblocks(), vec![], "{}", ns.name());
+            }
+        }
+        // A non-interleaved region's sectors all sit on its one DIMM.
+        let r0 = ctx.region("region0").expect("region0");
+        let names: Vec<String> = r0
+            .badblock_dimms(&BadBlock::new(0, 1))
+            .iter()
+            .map(|d| d.name())
+            .collect();
+        assert_eq!(names, vec![r0.mappings()[0].dimm.clone()]);
+        let ns = r0
+            .namespaces()
+            .find(|n| n.size() > 0)
+            .expect("raw namespace");
+        ns.info().expect("info").blockdev.expect("raw block device")
+    };
+    // The emulator cannot report media errors, but root may add entries to a pmem
+    // block device's bad-block list; the kernel then fails I/O there, and ndctl lists them.
+    std::fs::write(format!("/sys/block/{raw_dev}/badblocks"), "16 8\n").expect("add a bad block");
+    {
+        let ctx = Context::new().expect("libndctl context");
+        let r0 = ctx.region("region0").expect("region0");
+        let ns = r0
+            .namespaces()
+            .find(|n| n.size() > 0)
+            .expect("raw namespace");
+        assert_eq!(ns.badblocks(), vec![BadBlock::new(16, 8)]);
+        assert_eq!(
+            r0.badblocks(),
+            vec![],
+            "the region's own list is the platform's"
+        );
+    }
+    let v = assert_same_listing(&["list", "-N", "--media-errors", "-r", "region0"]);
+    assert_eq!(v[0]["badblock_count"], 8, "{v}");
+    assert_eq!(v[0]["badblocks"][0]["offset"], 16, "{v}");
+    assert_same_listing(&["list", "-RNM"]);
+    assert_same_listing(&["list", "-N"]);
+    // Re-probing the namespace rebuilds its list from the platform's: the entry is gone.
+    reset(false);
+    assert_same_listing(&["list", "-RN", "--media-errors"]);
 }

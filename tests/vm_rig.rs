@@ -237,14 +237,24 @@ fn boot_ndctl_work_alike_lists_label_less_dimms_like_ndctl() {
     let script = format!(
         "ndctl list -R | grep -q iset_id && {{ echo labelled; exit 3; }}
          ndctl list -N | grep -q '\"mode\":\"raw\"' || {{ echo no raw namespace; exit 4; }}
-         for a in list 'list -RND' 'list -RNDi' 'list -N' 'list -D' 'list -R -r region1' 'list -N -r 0'; do
+         for a in list 'list -RND' 'list -RNDi' 'list -N' 'list -D' 'list -R -r region1' 'list -N -r 0' \\
+                  'list -DH' 'list -D --health' 'list -RN --media-errors' 'list -RNDHM'; do
            ndctl $a > /tmp/theirs.json; {n} $a > /tmp/ours.json
            cmp -s /tmp/theirs.json /tmp/ours.json || {{ echo \"differs: $a\"; diff /tmp/theirs.json /tmp/ours.json; exit 1; }}
          done
+         # A media error on the raw namespace's block device (root may add one to its list).
+         dev=$(ndctl list -N -r region0 | sed -n 's/.*\"blockdev\":\"\\([^\"]*\\)\".*/\\1/p')
+         echo '16 8' > /sys/block/$dev/badblocks || {{ echo cannot add a bad block to $dev; exit 5; }}
+         for a in 'list -RNDH' 'list -RN --media-errors' 'list -N -M -r region0'; do
+           ndctl $a > /tmp/theirs.json; {n} $a > /tmp/ours.json
+           cmp -s /tmp/theirs.json /tmp/ours.json || {{ echo \"differs: $a\"; diff /tmp/theirs.json /tmp/ours.json; exit 1; }}
+         done
+         grep -q '\"badblock_count\":8' /tmp/ours.json || {{ echo no bad blocks listed; exit 6; }}
+         # (region0 keeps its bad block: regions 1 and 2 are converted, one by each ndctl.)
          # Converting the raw namespace in place: like ndctl, only with -f, and the same JSON but for the uuid.
-         {n} create-namespace -e namespace0.0 -m fsdax 2>/dev/null && {{ echo converted without -f; exit 5; }}
+         {n} create-namespace -e namespace2.0 -m fsdax 2>/dev/null && {{ echo converted without -f; exit 5; }}
          ndctl create-namespace -f -e namespace1.0 -m fsdax | grep -v uuid | sed 's/1\\.0/N/; s/pmem1/pmemN/' > /tmp/theirs.json
-         {n} create-namespace -f -e namespace0.0 -m fsdax | grep -v uuid | sed 's/0\\.0/N/; s/pmem0/pmemN/' > /tmp/ours.json
+         {n} create-namespace -f -e namespace2.0 -m fsdax | grep -v uuid | sed 's/2\\.0/N/; s/pmem2/pmemN/' > /tmp/ours.json
          cmp -s /tmp/theirs.json /tmp/ours.json || {{ echo 'differs: create-namespace -f -e'; diff /tmp/theirs.json /tmp/ours.json; exit 1; }}
          {n} list -N > /tmp/ours.json; ndctl list -N > /tmp/theirs.json
          cmp -s /tmp/theirs.json /tmp/ours.json || {{ echo 'differs: list -N after conversion'; diff /tmp/theirs.json /tmp/ours.json; exit 1; }}
@@ -252,7 +262,16 @@ fn boot_ndctl_work_alike_lists_label_less_dimms_like_ndctl() {
          echo same",
         n = n.display()
     );
-    let o = pmem_vm(&["--", "sh", "-c", &script]);
+    let o = pmem_vm(&[
+        "--dimms",
+        "3",
+        "--dimm-size",
+        "1G",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
     assert_eq!(
         code(&o),
         0,

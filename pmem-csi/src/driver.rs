@@ -2,7 +2,8 @@
 
 use crate::error::{Error, Result};
 use crate::locks::{Guard, InFlight};
-use crate::manager::{Capacity, DeviceManager};
+use crate::manager::{Capacity, Device, DeviceManager};
+use crate::media::MediaReport;
 use crate::record::DeviceRecord;
 use crate::state::{Phase, StateStore, VolumeRecord, FORMAT};
 use crate::volume::{Params, VolumeId, VolumeName};
@@ -128,6 +129,8 @@ pub struct Driver {
     pub(crate) orphan_grace: Duration,
     /// Whether the CSI endpoint takes requests (see [`Driver::is_ready`]).
     serving: tokio::sync::watch::Sender<bool>,
+    /// The media health last read (see [`Driver::refresh_media`]).
+    media: Mutex<MediaReport>,
 }
 
 /// The device record of `rec`.
@@ -154,8 +157,13 @@ impl Driver {
     ) -> Result<(Self, Vec<String>)> {
         let cached = state.load()?;
         let devices = manager.list()?;
-        let (volumes, notes) =
+        let media = manager.media(&devices);
+        let (volumes, mut notes) =
             crate::reconcile::rebuild(manager.as_ref(), &state, cached, devices, Instant::now());
+        let media = media.unwrap_or_else(|e| {
+            notes.push(format!("media health not read: {e}"));
+            MediaReport::default()
+        });
         // The largest volume ever possible, read now rather than under the first burst of creates.
         let max_possible = manager
             .capacity(&Params::default())
@@ -172,6 +180,7 @@ impl Driver {
                 max_possible: Mutex::new(max_possible),
                 orphan_grace: DEFAULT_ORPHAN_GRACE,
                 serving: tokio::sync::watch::Sender::new(false),
+                media: Mutex::new(media),
             },
             notes,
         ))
@@ -391,14 +400,46 @@ impl Driver {
             .ok_or_else(|| Error::NotFound(format!("volume {id} does not exist")))
     }
 
-    /// Why volume `id` is not healthy (its device is missing), or `None`.
+    /// Why volume `id` is not healthy (its device is missing, holds bad blocks or sits
+    /// on an unhealthy DIMM), or `None`.
     pub fn condition(&self, id: &VolumeId) -> Option<String> {
+        self.missing(id).or_else(|| self.media_condition(id))
+    }
+
+    /// Why volume `id` is unusable now: its device is missing.
+    pub fn missing(&self, id: &VolumeId) -> Option<String> {
         self.table().get(id).filter(|e| e.missing).map(|e| {
             format!(
                 "the device {} of volume {id} is missing; the volume is kept and served again when it is back",
                 e.rec.device
             )
         })
+    }
+
+    /// Why volume `id`'s media is unsound (bad blocks, an unhealthy DIMM), from the
+    /// last [`Driver::refresh_media`], or `None`.
+    pub fn media_condition(&self, id: &VolumeId) -> Option<String> {
+        let device = self.table().get(id)?.rec.device.clone();
+        let media = self.media.lock().unwrap_or_else(PoisonError::into_inner);
+        media
+            .problem(&device)
+            .map(|why| format!("volume {id}: {why}"))
+    }
+
+    /// Rereads the media health of the manager's PMEM and of `devices` (blocks); a
+    /// failed read keeps the last report and is returned for the log.
+    pub fn refresh_media(&self, devices: &[Device]) -> Result<()> {
+        let report = self.manager.media(devices)?;
+        *self.media.lock().unwrap_or_else(PoisonError::into_inner) = report;
+        Ok(())
+    }
+
+    /// The media health last read.
+    pub fn media(&self) -> MediaReport {
+        self.media
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Acknowledged volumes in id order, from `start` (an index token), at

@@ -40,6 +40,7 @@ pub mod handler;
 pub mod identity;
 pub mod locks;
 pub mod manager;
+pub mod media;
 pub mod metrics;
 pub mod mountinfo;
 pub mod node;

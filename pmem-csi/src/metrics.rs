@@ -1,7 +1,9 @@
-//! Prometheus metrics: operations by method and code with latencies, and capacity per device manager,
-//! served by a bounded HTTP/1 server whose requests only read memory.
+//! Prometheus metrics: operations by method and code with latencies, capacity per device manager,
+//! and media health (per DIMM, bad sectors per region), served by a bounded HTTP/1 server whose
+//! requests only read memory.
 
 use crate::driver::Driver;
+use crate::media::MediaReport;
 use crate::volume::Params;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -40,6 +42,16 @@ struct CapLabels {
     kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DimmLabels {
+    dimm: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RegionLabels {
+    region: String,
+}
+
 /// The driver's metrics registry.
 pub struct Metrics {
     registry: Registry,
@@ -47,6 +59,10 @@ pub struct Metrics {
     latency: Family<MethodLabels, Histogram>,
     capacity: Family<CapLabels, Gauge<u64, AtomicU64>>,
     capacity_changed: Notify,
+    dimm_health: Family<DimmLabels, Gauge>,
+    dimm_unsafe_shutdowns: Family<DimmLabels, Gauge<u64, AtomicU64>>,
+    dimm_temperature: Family<DimmLabels, Gauge<f64, AtomicU64>>,
+    region_bad_sectors: Family<RegionLabels, Gauge<u64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -90,12 +106,40 @@ impl Metrics {
             "Bytes waiting to be zeroed, or being zeroed now",
             zeroing.pending.clone(),
         );
+        let dimm_health = Family::<DimmLabels, Gauge>::default();
+        registry.register(
+            "dimm_health_state",
+            "DIMM SMART health: 0 ok, 1 non-critical, 2 critical, 3 fatal (absent without SMART)",
+            dimm_health.clone(),
+        );
+        let dimm_unsafe_shutdowns = Family::<DimmLabels, Gauge<u64, AtomicU64>>::default();
+        registry.register(
+            "dimm_unsafe_shutdowns",
+            "Unsafe (dirty) shutdowns a DIMM has counted (absent when it does not count)",
+            dimm_unsafe_shutdowns.clone(),
+        );
+        let dimm_temperature = Family::<DimmLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "dimm_temperature_celsius",
+            "DIMM media temperature (absent when the DIMM does not report it)",
+            dimm_temperature.clone(),
+        );
+        let region_bad_sectors = Family::<RegionLabels, Gauge<u64, AtomicU64>>::default();
+        registry.register(
+            "region_bad_sectors",
+            "Known bad 512-byte sectors (media errors) per region",
+            region_bad_sectors.clone(),
+        );
         Metrics {
             registry,
             ops,
             latency,
             capacity,
             capacity_changed: Notify::new(),
+            dimm_health,
+            dimm_unsafe_shutdowns,
+            dimm_temperature,
+            region_bad_sectors,
         }
     }
 
@@ -139,6 +183,31 @@ impl Metrics {
         }
     }
 
+    /// Sets the media-health gauges from `report` (see [`Driver::refresh_media`]).
+    pub fn set_media(&self, report: &MediaReport) {
+        for d in &report.dimms {
+            let l = DimmLabels {
+                dimm: d.dimm.clone(),
+            };
+            if let Some(level) = d.state_level() {
+                self.dimm_health.get_or_create(&l).set(level);
+            }
+            if let Some(n) = d.unsafe_shutdowns {
+                self.dimm_unsafe_shutdowns.get_or_create(&l).set(n.into());
+            }
+            if let Some(t) = d.temperature_celsius {
+                self.dimm_temperature.get_or_create(&l).set(t);
+            }
+        }
+        for (region, bad) in &report.region_bad_sectors {
+            self.region_bad_sectors
+                .get_or_create(&RegionLabels {
+                    region: region.clone(),
+                })
+                .set(*bad);
+        }
+    }
+
     /// The metrics in Prometheus' text format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -148,13 +217,18 @@ impl Metrics {
     }
 }
 
-/// Keeps the capacity gauges current: refreshes them now, every
+/// Keeps the capacity gauges current (and the media gauges, from the driver's last
+/// media report, which its periodic pass over the devices rereads): refreshes them now, every
 /// [`CAPACITY_REFRESH`], and after [`Metrics::capacity_changed`], at most once per
 /// [`CAPACITY_REFRESH_GAP`]; runs until the runtime stops.
 pub async fn keep_capacity_current(metrics: Arc<Metrics>, driver: Arc<Driver>) {
     loop {
         let (m, d) = (metrics.clone(), driver.clone());
-        let _ = tokio::task::spawn_blocking(move || m.refresh_capacity(&d)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            m.refresh_capacity(&d);
+            m.set_media(&d.media());
+        })
+        .await;
         tokio::select! {
             _ = tokio::time::sleep(CAPACITY_REFRESH) => {}
             _ = metrics.capacity_changed.notified() => {

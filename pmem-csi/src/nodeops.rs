@@ -435,7 +435,7 @@ impl NodeOps {
             ))
         };
         let m = mountinfo::at(path).ok_or_else(not_here)?;
-        if let Some(why) = self.driver.condition(&rec.id) {
+        if let Some(why) = self.driver.missing(&rec.id) {
             return Ok(Usage {
                 bytes: (rec.size, 0, 0),
                 inodes: None,
@@ -445,15 +445,19 @@ impl NodeOps {
         if !shows(&m, &rec) {
             return Err(not_here());
         }
-        if m.fstype == "devtmpfs" {
+        let mut usage = if m.fstype == "devtmpfs" {
             let size = pmem_ndctl::erase::device_size(Path::new(&rec.device)).unwrap_or(rec.size);
-            return Ok(Usage {
+            Usage {
                 bytes: (size, 0, size),
                 inodes: None,
                 abnormal: None,
-            });
-        }
-        statvfs(path)
+            }
+        } else {
+            statvfs(path)?
+        };
+        // Still mounted and usable, but bad blocks or an unhealthy DIMM put its data at risk.
+        usage.abnormal = self.driver.media_condition(&rec.id);
+        Ok(usage)
     }
 }
 

@@ -147,6 +147,9 @@ impl Driver {
             Err(e) => return vec![format!("devices not listed: {e}")],
         };
         let mut notes = Vec::new();
+        if let Err(e) = self.refresh_media(&devices) {
+            notes.push(format!("media health not read: {e}"));
+        }
         let now = Instant::now();
         let mut listed: BTreeMap<VolumeId, Device> =
             devices.into_iter().map(|d| (d.id.clone(), d)).collect();

@@ -458,3 +458,88 @@ async fn vm_csi_device_missing_at_start_is_served_when_back_direct() {
     unpublish_unstage_delete(&mut c, &v, &staging, &target).await;
     d.kill();
 }
+
+async fn condition(c: &mut Clients, id: &str) -> VolumeCondition {
+    c.controller
+        .controller_get_volume(ControllerGetVolumeRequest {
+            volume_id: id.into(),
+        })
+        .await
+        .expect("get volume")
+        .into_inner()
+        .status
+        .and_then(|s| s.volume_condition)
+        .expect("condition")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tier 3: runs inside the emulated-PMEM VM; run scripts/test"]
+async fn vm_csi_volume_on_bad_blocks_is_abnormal_direct() {
+    reset();
+    let d = Driver::start("direct");
+    let mut c = clients(&d.sock).await;
+    let bad = create(&mut c, "media-bad", 64 * MIB, mount_cap()).await;
+    let good = create(&mut c, "media-good", 64 * MIB, mount_cap()).await;
+    // QEMU's DIMMs answer no SMART and report no media error: every volume is sound.
+    for v in [&bad, &good] {
+        let cond = condition(&mut c, &v.volume_id).await;
+        assert!(!cond.abnormal, "{cond:?}");
+    }
+    let report = pmem_csi::media::read(&[]).expect("media report");
+    assert!(!report.dimms.is_empty());
+    assert!(
+        report.dimms.iter().all(|m| m.state.is_none() && m.healthy),
+        "{report:?}"
+    );
+    assert!(report.region_bad_sectors.iter().all(|(_, n)| *n == 0));
+    d.kill();
+
+    // Root may add a bad block to a pmem block device's list, as the kernel does when a
+    // read hits a media error; the driver reads it when it starts (and on each pass).
+    let dev = namespace_of(&bad.volume_id);
+    let ns: serde_json::Value =
+        serde_json::from_str(&sh(&format!("ndctl list -n {dev}"))).expect("JSON");
+    let blockdev = ns[0]["blockdev"].as_str().expect("blockdev").to_string();
+    std::fs::write(format!("/sys/block/{blockdev}/badblocks"), "8 8\n").expect("bad block");
+    let d = Driver::start("direct");
+    let mut c = clients(&d.sock).await;
+    let cond = condition(&mut c, &bad.volume_id).await;
+    assert!(
+        cond.abnormal && cond.message.contains("8 bad 512-byte sectors"),
+        "{cond:?}"
+    );
+    let cond = condition(&mut c, &good.volume_id).await;
+    assert!(!cond.abnormal, "{cond:?}");
+    // Deleting erases first; writing over the bad block needs the platform to clear the
+    // poison, which QEMU cannot: the delete fails and the volume is kept.
+    let del = c
+        .controller
+        .delete_volume(DeleteVolumeRequest {
+            volume_id: bad.volume_id.clone(),
+            ..Default::default()
+        })
+        .await;
+    assert!(del.is_err(), "erased over a bad block QEMU cannot clear");
+    assert!(
+        condition(&mut c, &bad.volume_id).await.abnormal,
+        "kept, still abnormal"
+    );
+    d.kill();
+    // Re-probing the namespace rebuilds its list from the platform's (empty).
+    sh(&format!(
+        "ndctl disable-namespace {dev} && ndctl enable-namespace {dev}"
+    ));
+    let d = Driver::start("direct");
+    let mut c = clients(&d.sock).await;
+    assert!(!condition(&mut c, &bad.volume_id).await.abnormal);
+    for v in [bad, good] {
+        c.controller
+            .delete_volume(DeleteVolumeRequest {
+                volume_id: v.volume_id,
+                ..Default::default()
+            })
+            .await
+            .expect("delete");
+    }
+    d.kill();
+}

@@ -73,6 +73,11 @@ impl DevDax {
         })
     }
 
+    /// The device's sysfs directory (`/sys/dev/char/M:m`).
+    pub(crate) fn sys(&self) -> &Path {
+        &self.sys
+    }
+
     /// The device path.
     pub fn path(&self) -> &Path {
         &self.path

@@ -26,6 +26,9 @@ pub enum ErrorKind {
     Sysfs,
     /// Another process holds the file's lock.
     Locked,
+    /// The source or its hardware does not offer what was asked (a bad-block list,
+    /// an unsafe-shutdown count).
+    NotSupported,
 }
 
 /// An error from pmem-dax.
@@ -107,6 +110,14 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// The source or its hardware does not offer what was asked.
+    #[error("{}: not supported: {reason}", path.display())]
+    NotSupported {
+        /// The file or device.
+        path: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
     /// A sysfs attribute is missing or holds something unexpected.
     #[error("sysfs {}: {reason}", path.display())]
     Sysfs {
@@ -133,6 +144,7 @@ impl Error {
             Error::NotDevDax { .. } => ErrorKind::NotDevDax,
             Error::Sysfs { .. } => ErrorKind::Sysfs,
             Error::Locked { .. } => ErrorKind::Locked,
+            Error::NotSupported { .. } => ErrorKind::NotSupported,
         }
     }
 

@@ -21,7 +21,9 @@
 //!   typed views ([`Plain`]);
 //! - `file`: create-or-open a file and map it ([`map_file`]);
 //! - `devdax`: device-dax character devices ([`DevDax`]);
-//! - `sys`: `posix_fallocate`, `flock` and the page size;
+//! - `source`: a mapping's [`Source`] and its media health: bad ranges
+//!   ([`BadRange`]) and the unsafe-shutdown count;
+//! - `sys`: `posix_fallocate`, `flock`, `FIEMAP` and the page size;
 //! - `error`: [`Error`] and [`ErrorKind`].
 //!
 //! Only x86_64 Linux is supported.
@@ -46,6 +48,7 @@ mod flush;
 mod map;
 mod nt;
 mod persist;
+mod source;
 mod sys;
 
 pub use config::{features, Features, Flush, Movnt, DEFAULT_MOVNT_THRESHOLD};
@@ -59,3 +62,4 @@ pub use persist::{
     drain, flush, memcpy, memcpy_nodrain, memcpy_persist, memmove, memmove_nodrain,
     memmove_persist, memset, memset_nodrain, memset_persist, persist, MemFlags,
 };
+pub use source::{BadRange, Source};

@@ -1,13 +1,14 @@
 //! Tier 3, inside the emulated-PMEM VM: MAP_SYNC on a DAX-mounted fsdax
 //! namespace, and device-dax mappings with their alignment. Each test
 //! reconfigures one region's namespace with the real `ndctl` and puts it
-//! back to raw mode when done, even on failure.
+//! back to raw mode when done, even on failure. Media health: the emulated
+//! DIMMs count no shutdowns; bad blocks are added to a pmem block device's list.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pmem_dax::{map_file, DevDax, ErrorKind, MapKind, MapOptions};
+use pmem_dax::{map_file, BadRange, DevDax, ErrorKind, MapKind, MapOptions, Source};
 
 fn run(cmd: &str, args: &[&str]) -> String {
     let out = Command::new(cmd)
@@ -174,4 +175,88 @@ fn vm_devdax_mapping_honours_alignment() {
         whole.bytes(align as usize + 10, 10).expect("read"),
         b"device-dax"
     );
+}
+
+/// The physical block (4 KiB) where `path`'s first extent starts and its length in
+/// blocks, from `filefrag -v` (e2fsprogs), a reading independent of pmem-dax's FIEMAP.
+fn first_extent(path: &Path) -> (u64, u64) {
+    let out = run("filefrag", &["-v", s(path)]);
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("0:"))
+        .unwrap_or_else(|| panic!("no extent 0 in {out}"));
+    let f: Vec<&str> = line
+        .split([':', ' ', '.'])
+        .filter(|x| !x.is_empty())
+        .collect();
+    // 0: <logical start> <logical end> <physical start> <physical end> <length> ...
+    (
+        f[3].parse().expect("physical"),
+        f[5].parse().expect("length"),
+    )
+}
+
+#[test]
+#[ignore = "tier 3: runs inside the emulated-PMEM VM; run scripts/test"]
+fn vm_sources_on_emulated_dimms_have_no_shutdown_count_and_bad_blocks_map_into_files() {
+    let mut ns = Namespace::create("region0", "fsdax");
+    let bdev = json_str(&ns.json, "blockdev");
+    let dev = format!("/dev/{bdev}");
+    run("mkfs.ext4", &["-q", "-F", "-b", "4096", &dev]);
+    let mnt = PathBuf::from("/mnt/pmem-dax-vm-health");
+    fs::create_dir_all(&mnt).expect("mount point");
+    run("mount", &["-o", "dax", &dev, s(&mnt)]);
+    ns.mount = Some(mnt.clone());
+    let path = mnt.join("pool");
+    // SAFETY: the file is private to this test.
+    let mut m = unsafe { MapOptions::new().create(8 << 20).map(&path) }.expect("map");
+    m.fill_persist(0, 8 << 20, 0x5a).expect("write every block");
+    drop(m);
+
+    let src = Source::open(&path).expect("source");
+    // QEMU's NVDIMMs answer no SMART, so the kernel shows no dirty_shutdown attribute.
+    let e = src
+        .unsafe_shutdown_count()
+        .expect_err("QEMU counts no shutdowns");
+    assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+    assert!(e.to_string().contains("nmem"), "{e}");
+    assert_eq!(src.badblocks().expect("bad blocks"), vec![]);
+
+    // Root may add a bad block to the pmem device's list: block 3 of the file's first extent.
+    let (phys, len) = first_extent(&path);
+    assert!(len >= 4, "first extent of {len} blocks");
+    let sector = (phys + 3) * 8;
+    fs::write(
+        format!("/sys/block/{bdev}/badblocks"),
+        format!("{sector} 8\n"),
+    )
+    .expect("add a bad block");
+    assert_eq!(
+        src.badblocks().expect("bad blocks"),
+        vec![BadRange::new(3 * 4096, 4096)]
+    );
+    let other = mnt.join("other");
+    fs::write(&other, b"small").expect("another file");
+    assert_eq!(
+        Source::open(&other)
+            .expect("source")
+            .badblocks()
+            .expect("none"),
+        vec![]
+    );
+
+    let dns = Namespace::create("region1", "devdax");
+    let chardev = format!("/dev/{}", json_str(&dns.json, "chardev"));
+    let src = Source::open(&chardev).expect("device-dax source");
+    let e = src
+        .unsafe_shutdown_count()
+        .expect_err("QEMU counts no shutdowns");
+    assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+    assert_eq!(
+        src.badblocks().expect("no bad blocks on the region"),
+        vec![]
+    );
+    // Not a source: a directory.
+    let e = Source::open(&mnt).expect_err("a directory");
+    assert_eq!(e.kind(), ErrorKind::NotSupported);
 }

@@ -2,6 +2,7 @@
 
 use crate::ctx::Context;
 use crate::error::{Error, Result};
+use crate::health::{DimmHealth, SmartFields, ThresholdFields};
 use crate::iter::{object, string};
 
 object!(
@@ -133,6 +134,83 @@ impl<'ctx> Dimm<'ctx> {
     pub fn security_frozen(&self) -> bool {
         // SAFETY: the DIMM is alive for 'ctx.
         unsafe { ndctl_sys::ndctl_dimm_security_is_frozen(self.ptr()) }
+    }
+}
+
+/// A libndctl command, released when dropped.
+struct Cmd(std::ptr::NonNull<ndctl_sys::ndctl_cmd>);
+
+impl Cmd {
+    /// Takes ownership of `raw`, a command a `ndctl_dimm_cmd_new_*` returned (or null).
+    fn new(raw: *mut ndctl_sys::ndctl_cmd) -> Option<Self> {
+        std::ptr::NonNull::new(raw).map(Cmd)
+    }
+
+    /// Submits the command; the negative errno on failure (firmware errors included).
+    fn submit(&self) -> std::result::Result<(), i32> {
+        // SAFETY: the command is alive (owned by self) and was built for a live DIMM.
+        let rc = unsafe { ndctl_sys::ndctl_cmd_submit_xlat(self.0.as_ptr()) };
+        if rc < 0 {
+            Err(rc)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Drop for Cmd {
+    fn drop(&mut self) {
+        // SAFETY: the command is owned by self and released exactly once, here.
+        unsafe { ndctl_sys::ndctl_cmd_unref(self.0.as_ptr()) };
+    }
+}
+
+impl Dimm<'_> {
+    /// The DIMM's SMART health, read from the DIMM now (root only: it is an ioctl).
+    ///
+    /// `Ok(None)` when the DIMM's family offers no SMART command (QEMU's emulated
+    /// NVDIMMs, for example); an error when the DIMM refuses or fails the query. Each
+    /// field of the answer is `None` when the family does not report it.
+    pub fn health(&self) -> Result<Option<DimmHealth>> {
+        // SAFETY: the DIMM is alive for 'ctx; the command, if any, is owned by `Cmd`.
+        let Some(cmd) = Cmd::new(unsafe { ndctl_sys::ndctl_dimm_cmd_new_smart(self.ptr()) }) else {
+            return Ok(None);
+        };
+        cmd.submit()
+            .map_err(|rc| Error::from_errno(self.name(), "read SMART health", rc))?;
+        let c = cmd.0.as_ptr();
+        // SAFETY: `c` is a SMART command that completed; the getters only read its payload.
+        let fields = unsafe {
+            SmartFields {
+                flags: ndctl_sys::ndctl_cmd_smart_get_flags(c),
+                health: ndctl_sys::ndctl_cmd_smart_get_health(c),
+                temperature: ndctl_sys::ndctl_cmd_smart_get_temperature(c),
+                ctrl_temperature: ndctl_sys::ndctl_cmd_smart_get_ctrl_temperature(c),
+                spares: ndctl_sys::ndctl_cmd_smart_get_spares(c),
+                alarm_flags: ndctl_sys::ndctl_cmd_smart_get_alarm_flags(c),
+                life_used: ndctl_sys::ndctl_cmd_smart_get_life_used(c),
+                shutdown_state: ndctl_sys::ndctl_cmd_smart_get_shutdown_state(c),
+                shutdown_count: ndctl_sys::ndctl_cmd_smart_get_shutdown_count(c),
+            }
+        };
+        Ok(Some(DimmHealth::decode(fields, self.smart_thresholds())))
+    }
+
+    /// The SMART alarm thresholds, `None` when the DIMM does not answer that query.
+    fn smart_thresholds(&self) -> Option<ThresholdFields> {
+        // SAFETY: the DIMM is alive; the command, if any, is owned by `Cmd`.
+        let cmd = Cmd::new(unsafe { ndctl_sys::ndctl_dimm_cmd_new_smart_threshold(self.ptr()) })?;
+        cmd.submit().ok()?;
+        let c = cmd.0.as_ptr();
+        // SAFETY: `c` is a threshold command that completed; the getters only read it.
+        Some(unsafe {
+            ThresholdFields {
+                alarm_control: ndctl_sys::ndctl_cmd_smart_threshold_get_alarm_control(c),
+                temperature: ndctl_sys::ndctl_cmd_smart_threshold_get_temperature(c),
+                ctrl_temperature: ndctl_sys::ndctl_cmd_smart_threshold_get_ctrl_temperature(c),
+                spares: ndctl_sys::ndctl_cmd_smart_threshold_get_spares(c),
+            }
+        })
     }
 }
 

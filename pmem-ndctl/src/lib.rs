@@ -31,6 +31,7 @@
 //! - [`validate`]: checks a namespace request against a region's rules, as a pure function;
 //! - [`erase`]: zeroing a device or a range of it (block devices exclusively, device-dax through a mapping);
 //! - [`error`]: the crate's error type and its kinds;
+//! - [`health`]: DIMM SMART health and bad blocks, as plain values;
 //! - [`size`]: byte sizes, parsed and printed like ndctl;
 //! - [`types`]: namespace modes, map locations, region types, states.
 
@@ -54,6 +55,7 @@ pub mod ctx;
 pub mod dimm;
 pub mod erase;
 pub mod error;
+pub mod health;
 mod iter;
 pub mod namespace;
 pub mod personality;
@@ -70,6 +72,9 @@ pub use bus::{Bus, Buses};
 pub use ctx::Context;
 pub use dimm::{Dimm, DimmFlags, Dimms, Security};
 pub use error::{Error, ErrorKind, Result};
+pub use health::{
+    BadBlock, DimmHealth, HealthAlarms, HealthState, HealthThresholds, ShutdownState,
+};
 pub use namespace::{Namespace, NamespaceInfo, NamespaceSpec, Namespaces};
 pub use personality::{Btt, Dax, DaxDeviceInfo, DaxRegionInfo, Pfn};
 pub use region::{Mapping, PersistenceDomain, Region, Regions};

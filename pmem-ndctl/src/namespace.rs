@@ -2,6 +2,7 @@
 
 use crate::ctx::Context;
 use crate::error::{Error, Result};
+use crate::health::{clip_to_device, BadBlock};
 use crate::iter::{object, string};
 use crate::personality::{check, Btt, Dax, Pfn};
 use crate::size::Size;
@@ -377,6 +378,60 @@ impl<'ctx> Namespace<'ctx> {
             return crate::busy::char_device(&cdev);
         }
         None
+    }
+
+    /// The region the namespace belongs to.
+    pub fn region(&self) -> crate::Region<'ctx> {
+        // SAFETY: the namespace is alive for 'ctx and so is its region, never null.
+        let r = unsafe { ndctl_sys::ndctl_namespace_get_region(self.ptr()) };
+        crate::Region::from_raw(NonNull::new(r).expect("a namespace always has a region"))
+    }
+
+    /// The bad blocks (known media errors) of what the namespace exposes, in 512-byte
+    /// sectors, as ndctl places them: for fsdax and devdax, relative to the data of the
+    /// block or character device (the region's bad blocks that fall into it); for sector
+    /// mode, relative to the namespace's raw extent; for raw mode, the block device's
+    /// own `badblocks` list. Empty when none are known, and for fsdax/devdax/sector when
+    /// the physical addresses are unreadable (not root).
+    pub fn badblocks(&self) -> Vec<BadBlock> {
+        let region = self.region();
+        let in_region = |start: Option<u64>, size: u64| match (region.resource(), start) {
+            (Some(r), Some(s)) => clip_to_device(&region.badblocks(), r, s, size),
+            _ => Vec::new(),
+        };
+        if let Some(pfn) = self.pfn() {
+            match pfn.resource() {
+                Some(start) => in_region(Some(start), pfn.size()),
+                None => self.block_device_badblocks(),
+            }
+        } else if let Some(dax) = self.dax() {
+            in_region(dax.resource(), dax.size())
+        } else if self.btt().is_some() {
+            in_region(self.resource(), self.size())
+        } else {
+            self.block_device_badblocks()
+        }
+    }
+
+    /// The kernel's bad-block list of the namespace's block device (raw and fsdax;
+    /// empty for devdax and sector mode), in 512-byte sectors from the device's start:
+    /// what I/O on it fails on now. The kernel fills it from the region's bad blocks when
+    /// the device is enabled, adds what fails later, and drops what is rewritten.
+    pub fn block_device_badblocks(&self) -> Vec<BadBlock> {
+        let mut out = Vec::new();
+        // SAFETY: the namespace is alive for 'ctx. libndctl keeps one read position per
+        // namespace; this loop runs it from first to last and calls nothing else meanwhile
+        // (the context is !Sync).
+        let mut bb = unsafe { ndctl_sys::ndctl_namespace_get_first_badblock(self.ptr()) };
+        while !bb.is_null() {
+            // SAFETY: a non-null badblock points into the namespace's iterator state,
+            // valid until the next call.
+            let b = unsafe { *bb };
+            out.push(BadBlock::new(b.offset, b.len));
+            // SAFETY: as above.
+            bb = unsafe { ndctl_sys::ndctl_namespace_get_next_badblock(self.ptr()) };
+        }
+        out
     }
 
     /// Sets up this idle seed as `plan` says (uuid, name, size, sector size,

@@ -91,6 +91,12 @@ impl<'ctx> Pfn<'ctx> {
         // SAFETY: as above.
         location(unsafe { ndctl_sys::ndctl_pfn_get_location(self.ptr()) })
     }
+    /// Physical start address of the data (after the metadata), when readable (root only).
+    pub fn resource(&self) -> Option<u64> {
+        // SAFETY: as above.
+        let r = unsafe { ndctl_sys::ndctl_pfn_get_resource(self.ptr()) };
+        (r != u64::MAX).then_some(r)
+    }
     /// Mapping alignment, bytes.
     pub fn align(&self) -> u64 {
         // SAFETY: as above.
@@ -173,6 +179,12 @@ impl<'ctx> Dax<'ctx> {
     pub fn location(&self) -> Option<MapLocation> {
         // SAFETY: as above.
         location(unsafe { ndctl_sys::ndctl_dax_get_location(self.ptr()) })
+    }
+    /// Physical start address of the data (after the metadata), when readable (root only).
+    pub fn resource(&self) -> Option<u64> {
+        // SAFETY: as above.
+        let r = unsafe { ndctl_sys::ndctl_dax_get_resource(self.ptr()) };
+        (r != u64::MAX).then_some(r)
     }
     /// Mapping alignment, bytes.
     pub fn align(&self) -> u64 {

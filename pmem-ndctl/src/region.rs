@@ -3,6 +3,7 @@
 use crate::ctx::Context;
 use crate::dimm::Dimm;
 use crate::error::{Error, Result};
+use crate::health::{BadBlock, SECTOR};
 use crate::iter::{object, string, RawIter};
 use crate::namespace::Namespaces;
 use crate::types::RegionType;
@@ -211,6 +212,53 @@ impl<'ctx> Region<'ctx> {
         // SAFETY: the region is alive for 'ctx and so is its namespace list.
         let first = unsafe { ndctl_sys::ndctl_namespace_get_first(self.ptr()) };
         Namespaces(RawIter::new(first, ndctl_sys::ndctl_namespace_get_next))
+    }
+
+    /// The region's bad blocks (known media errors), in 512-byte sectors from the region's
+    /// start, as the kernel lists them in the region's `badblocks` file.
+    pub fn badblocks(&self) -> Vec<BadBlock> {
+        let mut out = Vec::new();
+        // SAFETY: the region is alive for 'ctx. libndctl keeps one read position per
+        // region; this loop runs it from first to last before anything else can use it
+        // (the context is !Sync and the loop calls nothing else).
+        let mut bb = unsafe { ndctl_sys::ndctl_region_get_first_badblock(self.ptr()) };
+        while !bb.is_null() {
+            // SAFETY: a non-null badblock points into the region's iterator state,
+            // valid until the next call.
+            let b = unsafe { *bb };
+            out.push(BadBlock::new(b.offset, b.len));
+            // SAFETY: as above.
+            bb = unsafe { ndctl_sys::ndctl_region_get_next_badblock(self.ptr()) };
+        }
+        out
+    }
+
+    /// The DIMMs that hold bad block `bb` of this region, in `nmemN` order, found the way
+    /// ndctl finds them: by asking the platform which DIMM backs each of its sectors. Empty
+    /// when the region's address is unreadable (not root) or the platform cannot say.
+    pub fn badblock_dimms(&self, bb: &BadBlock) -> Vec<Dimm<'ctx>> {
+        let Some(start) = self.resource() else {
+            return Vec::new();
+        };
+        let ways = usize::try_from(self.interleave_ways()).unwrap_or(usize::MAX);
+        // SAFETY: the region is alive; its bus lives as long.
+        let bus = unsafe { ndctl_sys::ndctl_region_get_bus(self.ptr()) };
+        let (off, len) = bb.bytes();
+        let mut found: Vec<Dimm<'ctx>> = Vec::new();
+        let mut addr = start.saturating_add(off);
+        let end = addr.saturating_add(len);
+        while addr < end && found.len() < ways {
+            // SAFETY: the bus is alive; the call only queries the platform.
+            let d = unsafe { ndctl_sys::ndctl_bus_get_dimm_by_physical_address(bus, addr) };
+            if let Some(d) = NonNull::new(d) {
+                if !found.iter().any(|x| x.raw == d) {
+                    found.push(Dimm::from_raw(d));
+                }
+            }
+            addr += SECTOR;
+        }
+        found.sort_by_key(|d| d.id());
+        found
     }
 
     pub(crate) fn namespace_seed(&self) -> Option<crate::namespace::Namespace<'ctx>> {

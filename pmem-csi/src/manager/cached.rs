@@ -109,6 +109,10 @@ impl DeviceManager for CachedManager {
         self.inner.left_out()
     }
 
+    fn media(&self, devices: &[Device]) -> Result<crate::media::MediaReport> {
+        self.inner.media(devices)
+    }
+
     fn capacity(&self, params: &Params) -> Result<Capacity> {
         let generation = {
             let c = self.cache();

@@ -251,6 +251,11 @@ impl DeviceManager for LvmManager {
         })
     }
 
+    fn media(&self, devices: &[Device]) -> Result<crate::media::MediaReport> {
+        let paths: Vec<String> = devices.iter().map(|d| d.path.clone()).collect();
+        Ok(crate::media::read(&paths)?)
+    }
+
     fn capacity(&self, params: &Params) -> Result<Capacity> {
         check(params)?;
         let c = self.groups.capacity()?;

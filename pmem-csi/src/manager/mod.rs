@@ -83,4 +83,11 @@ pub trait DeviceManager: Send + Sync {
     /// PMEM of the node this manager cannot use, why, and what would make it
     /// usable: told with every answer that there is not enough room.
     fn left_out(&self) -> Option<String>;
+
+    /// The media health of the PMEM under the manager (DIMMs, regions' bad blocks) and
+    /// of `devices`; empty where the manager has no hardware (the simulator).
+    fn media(&self, devices: &[Device]) -> Result<crate::media::MediaReport> {
+        let _ = devices;
+        Ok(crate::media::MediaReport::default())
+    }
 }

@@ -402,6 +402,14 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
         })
     }
 
+    fn media(&self, devices: &[Device]) -> Result<crate::media::MediaReport> {
+        if !self.real_devices {
+            return Ok(crate::media::MediaReport::default());
+        }
+        let paths: Vec<String> = devices.iter().map(|d| d.path.clone()).collect();
+        Ok(crate::media::read(&paths)?)
+    }
+
     fn capacity(&self, params: &Params) -> Result<Capacity> {
         let a = self.lock();
         let layout = layout(params);

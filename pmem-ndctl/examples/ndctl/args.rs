@@ -40,6 +40,8 @@ fn short_of(long: &str) -> Option<char> {
         "sector-size" => 'l',
         "force" => 'f',
         "reconfig" => 'e',
+        "health" => 'H',
+        "media-errors" => 'M',
         _ => return None,
     })
 }

@@ -7,6 +7,8 @@ pub enum J {
     Str(String),
     Num(u64),
     Int(i64),
+    /// A double, printed as json-c prints it (`%.17g`, with `.0` added to whole numbers).
+    Double(f64),
     Bool(bool),
     Arr(Vec<J>),
     Obj(Vec<(&'static str, J)>),
@@ -34,6 +36,7 @@ impl J {
             J::Str(s) => escape(out, s),
             J::Num(n) => out.push_str(&n.to_string()),
             J::Int(n) => out.push_str(&n.to_string()),
+            J::Double(d) => out.push_str(&double(*d)),
             J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             J::Arr(items) => {
                 out.push_str("[\n");
@@ -61,6 +64,17 @@ impl J {
     }
 }
 
+/// json-c's rendering of a double. Rust's shortest round-trip form equals `%.17g` for the
+/// values printed here (sixteenths of a degree); whole numbers get json-c's `.0`.
+fn double(d: f64) -> String {
+    let s = d.to_string();
+    if d.is_finite() && !s.contains('.') && !s.contains('e') {
+        s + ".0"
+    } else {
+        s
+    }
+}
+
 fn escape(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
@@ -84,8 +98,8 @@ fn s(v: impl Into<String>) -> J {
     J::Str(v.into())
 }
 
-/// A DIMM as `ndctl list -D` prints it.
-pub fn dimm(d: &Dimm<'_>) -> J {
+/// A DIMM as `ndctl list -D` prints it; with `health`, as `ndctl list -DH` does.
+pub fn dimm(d: &Dimm<'_>, health: bool) -> J {
     let mut j = J::Obj(vec![("dev", s(d.name()))]);
     if let Some(id) = d.unique_id() {
         j.push("id", s(id));
@@ -118,6 +132,9 @@ pub fn dimm(d: &Dimm<'_>) -> J {
     if d.security_frozen() {
         j.push("security_frozen", J::Bool(true));
     }
+    if let Some(h) = health.then(|| crate::health::dimm_health(d)).flatten() {
+        j.push("health", h);
+    }
     j
 }
 
@@ -133,8 +150,13 @@ fn mapping(m: &Mapping) -> J {
     j
 }
 
-/// A region as `ndctl list -R` prints it; `mappings` are those of the listed DIMMs.
-pub fn region(r: &Region<'_>, mappings: Option<Vec<Mapping>>) -> Result<J, pmem_ndctl::Error> {
+/// A region as `ndctl list -R` prints it; `mappings` are those of the listed DIMMs;
+/// `media` lists its bad blocks (`--media-errors`).
+pub fn region(
+    r: &Region<'_>,
+    mappings: Option<Vec<Mapping>>,
+    media: bool,
+) -> Result<J, pmem_ndctl::Error> {
     let mut j = J::Obj(vec![("dev", s(r.name())), ("size", J::Num(r.size()))]);
     if let Some(a) = r.align() {
         j.push("align", J::Num(a));
@@ -153,6 +175,7 @@ pub fn region(r: &Region<'_>, mappings: Option<Vec<Mapping>>) -> Result<J, pmem_
     if !r.is_enabled() {
         j.push("state", s("disabled"));
     }
+    crate::health::push_region(&mut j, r, media);
     j.push("persistence_domain", s(r.persistence_domain().as_str()));
     Ok(j)
 }
@@ -241,4 +264,19 @@ fn daxregion(d: &DaxRegionInfo) -> J {
         j.push("devices", J::Arr(devs));
     }
     j
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{double, J};
+
+    #[test]
+    fn doubles_print_like_json_c() {
+        assert_eq!(double(25.0), "25.0");
+        assert_eq!(double(41.25), "41.25");
+        assert_eq!(double(-2.5), "-2.5");
+        assert_eq!(double(0.0625), "0.0625");
+        let j = J::Obj(vec![("t", J::Double(30.0)), ("h", J::Obj(Vec::new()))]);
+        assert_eq!(j.pretty(), "{\n  \"t\":30.0,\n  \"h\":{\n  }\n}");
+    }
 }

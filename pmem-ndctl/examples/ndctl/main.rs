@@ -2,7 +2,7 @@
 //! It prints what ndctl prints (same JSON keys and values, sizes as numbers).
 //!
 //! ```text
-//! ndctl list [-R] [-N] [-D] [-i] [-r REGION]
+//! ndctl list [-R] [-N] [-D] [-H] [-M] [-i] [-r REGION]
 //! ndctl create-namespace [-r REGION] [-m fsdax|devdax|sector|raw] [-s SIZE] [-n NAME] [-a ALIGN] [-M mem|dev] [-l SECTOR]
 //! ndctl create-namespace -f -e NAMESPACE [-m MODE]   (label-less namespaces: converted in place)
 //! ndctl destroy-namespace [-f] NAMESPACE|all
@@ -12,6 +12,7 @@
 //! ```
 
 mod args;
+mod health;
 mod json;
 
 use args::Args;
@@ -20,7 +21,7 @@ use pmem_ndctl::{Context, Error, MapLocation, Mode, NamespaceSpec, Region, Size}
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: ndctl <command> [<options>]
-  list [-R] [-N] [-D] [-i] [-r REGION]
+  list [-R] [-N] [-D] [-H|--health] [-M|--media-errors] [-i] [-r REGION]
   create-namespace [-r REGION] [-m fsdax|devdax|sector|raw] [-s SIZE] [-n NAME] [-a ALIGN] [-M mem|dev] [-l SECTOR]
   create-namespace -f -e NAMESPACE [-m fsdax|devdax|sector|raw]
   destroy-namespace [-f] NAMESPACE|all
@@ -35,7 +36,7 @@ fn main() -> ExitCode {
         return ExitCode::from(129);
     };
     let result = match cmd.as_str() {
-        "list" => args::parse(rest, "RNDi", "r").and_then(|a| list(&a)),
+        "list" => args::parse(rest, "RNDiHM", "r").and_then(|a| list(&a)),
         "create-namespace" => args::parse(rest, "f", "rmsnaMle").and_then(|a| create(&a)),
         "destroy-namespace" => args::parse(rest, "f", "").and_then(|a| destroy(&a)),
         "init-labels" => args::parse(rest, "f", "").and_then(|a| init_labels(&a)),
@@ -71,6 +72,7 @@ fn region_matches(region: &Region<'_>, ident: Option<&str>) -> bool {
 fn list(a: &Args) -> Result<(), String> {
     let (mut want_r, mut want_n, want_d, idle) =
         (a.flag('R'), a.flag('N'), a.flag('D'), a.flag('i'));
+    let (health, media) = (a.flag('H'), a.flag('M'));
     let filter = a.value('r');
     if let Some(extra) = a.positional.first() {
         return Err(format!("unknown parameter \"{extra}\""));
@@ -83,6 +85,9 @@ fn list(a: &Args) -> Result<(), String> {
     let mut dimms: Option<Vec<J>> = None;
     let mut regions: Option<Vec<J>> = None;
     let mut namespaces: Option<Vec<J>> = None;
+    // ndctl keeps the namespaces of the last listed region as its namespace list: when
+    // that region has some, the output is an object (`regions`) rather than an array.
+    let mut last_region_has_namespaces = false;
     for bus in ctx.buses() {
         if filter.is_some() && !bus.regions().any(|r| region_matches(&r, filter)) {
             continue;
@@ -94,7 +99,9 @@ fn list(a: &Args) -> Result<(), String> {
                         region_matches(&r, filter) && r.dimms().iter().any(|x| x.name() == d.name())
                     });
                 if in_filtered && (idle || d.is_enabled()) {
-                    dimms.get_or_insert_with(Vec::new).push(json::dimm(&d));
+                    dimms
+                        .get_or_insert_with(Vec::new)
+                        .push(json::dimm(&d, health));
                 }
             }
         }
@@ -112,14 +119,18 @@ fn list(a: &Args) -> Result<(), String> {
                         .filter(|m| enabled.contains(&m.dimm))
                         .collect()
                 });
-                jregion = Some(json::region(&r, mappings).map_err(err)?);
+                jregion = Some(json::region(&r, mappings, media).map_err(err)?);
+                last_region_has_namespaces = false;
             }
             if want_n {
                 let mut found = Vec::new();
                 for ns in r.namespaces().filter(|n| n.is_active() || idle) {
-                    found.push(json::namespace(&ns.info().map_err(err)?, None));
+                    let mut j = json::namespace(&ns.info().map_err(err)?, None);
+                    health::push_namespace(&mut j, &ns, media);
+                    found.push(j);
                 }
                 if !found.is_empty() {
+                    last_region_has_namespaces = true;
                     match &mut jregion {
                         Some(jr) => jr.push("namespaces", J::Arr(found)),
                         None => namespaces.get_or_insert_with(Vec::new).extend(found),
@@ -131,10 +142,14 @@ fn list(a: &Args) -> Result<(), String> {
             }
         }
     }
-    let present = [dimms.is_some(), regions.is_some(), namespaces.is_some()]
-        .iter()
-        .filter(|p| **p)
-        .count();
+    let present = [
+        dimms.is_some(),
+        regions.is_some(),
+        namespaces.is_some() || last_region_has_namespaces,
+    ]
+    .iter()
+    .filter(|p| **p)
+    .count();
     let out = if present > 1 {
         let mut o = J::Obj(Vec::new());
         if let Some(d) = dimms {
@@ -247,12 +262,16 @@ fn reconfigure(ctx: &mut Context, a: &Args, target: &str, mode: Mode) -> Result<
 
 /// Prints a namespace as create-namespace does.
 fn print_namespace(ctx: &Context, info: &pmem_ndctl::NamespaceInfo) {
-    let dax_region = ctx
-        .namespace(&info.dev)
-        .ok()
+    let ns = ctx.namespace(&info.dev).ok();
+    let dax_region = ns
+        .as_ref()
         .and_then(|n| n.dax())
         .and_then(|d| d.dax_region());
-    println!("{}", json::namespace(info, dax_region).pretty());
+    let mut j = json::namespace(info, dax_region);
+    if let Some(ns) = &ns {
+        health::push_namespace(&mut j, ns, false);
+    }
+    println!("{}", j.pretty());
 }
 
 fn destroy(a: &Args) -> Result<(), String> {
