@@ -144,7 +144,15 @@ fn check_clone(mode: &str, v: &Volume, want: &[u8], what: &str) {
     let got = read_device(&device_of(mode, &v.volume_id));
     assert!(got.len() >= want.len(), "{what}: {} bytes", got.len());
     if let Some(i) = (0..want.len()).find(|&i| got[i] != want[i]) {
-        panic!("{what}: byte {i} differs from the source's");
+        let differ = (0..want.len()).filter(|&i| got[i] != want[i]).count();
+        let zeros = got[..want.len()].iter().filter(|&&b| b == 0).count();
+        let at = want.len().min(i + 8);
+        panic!(
+            "{what}: byte {i} differs from the source's ({:x?} instead of {:x?}); {differ} of {} bytes differ, {zeros} read zero",
+            &got[i..at],
+            &want[i..at],
+            want.len()
+        );
     }
     if let Some(i) = got[want.len()..].iter().position(|&b| b != 0) {
         panic!(
@@ -170,6 +178,10 @@ async fn clone_copies(mode: &'static str, params: HashMap<String, String>) {
     let src_dev = device_of(mode, &src.volume_id);
     let data = random_bytes(read_device_len(&src_dev), 0x9E37_79B9_7F4A_7C15);
     write_device(&src_dev, &data);
+    assert!(
+        read_device(&src_dev) == data,
+        "{mode}: the source reads back what was written"
+    );
 
     let same = create_retrying(&mut c, clone_req("same", &src.volume_id, 0, &params))
         .await
