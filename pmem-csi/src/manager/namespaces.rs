@@ -257,7 +257,12 @@ impl<B: Backend + Send> NamespaceManager<B> {
                     .ok_or_else(|| {
                         Error::Internal(format!("{placeholder}: gone after creation"))
                     })?;
-                let path = (self.path_of)(a.backend(), &ns)?;
+                // Read afresh: libndctl caches a dax personality's character
+                // device from its first use, which a new namespace may outdate.
+                let path = match &self.fresh {
+                    Some(fresh) => (self.path_of)(&fresh()?, &ns)?,
+                    None => (self.path_of)(a.backend(), &ns)?,
+                };
                 let request = CreateRequest {
                     name: name.clone(),
                     size: ns.size,
