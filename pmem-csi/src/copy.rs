@@ -273,7 +273,8 @@ impl<'a> BlockWindow<'a> {
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
+                // Read in the whole window at once rather than page by page on first touch.
+                libc::MAP_SHARED | libc::MAP_POPULATE,
                 file.as_raw_fd(),
                 off,
             )
