@@ -36,7 +36,13 @@ impl ControllerService {
             capacity_bytes: rec.size as i64,
             volume_id: rec.id.to_string(),
             volume_context: rec.params.to_context(),
-            content_source: None,
+            content_source: rec.source.as_ref().map(|s| VolumeContentSource {
+                r#type: Some(volume_content_source::Type::Volume(
+                    volume_content_source::VolumeSource {
+                        volume_id: s.to_string(),
+                    },
+                )),
+            }),
             accessible_topology: vec![self.topology()],
         }
     }
@@ -80,12 +86,7 @@ impl Controller for ControllerService {
             return Err(Error::invalid("volume name is missing").into());
         }
         check_capabilities(&r.volume_capabilities)?;
-        if r.volume_content_source.is_some() {
-            return Err(Error::invalid(
-                "volume content sources (snapshots, clones) are not supported",
-            )
-            .into());
-        }
+        let source = content_source(r.volume_content_source.as_ref())?;
         let params = Params::parse(&r.parameters)?;
         check_mode_access(&params, &r.volume_capabilities)?;
         let mut size = range(r.capacity_range.as_ref())?;
@@ -103,8 +104,9 @@ impl Controller for ControllerService {
         }
         let name = r.name.clone();
         let rec = self
-            .run("CreateVolume", &name, move |d| {
-                d.create_volume(&r.name, size, params)
+            .run("CreateVolume", &name, move |d| match source {
+                Some(src) => d.clone_volume(&r.name, size, params, &src),
+                None => d.create_volume(&r.name, size, params),
             })
             .await?;
         Ok(Response::new(CreateVolumeResponse {
@@ -253,6 +255,7 @@ impl Controller for ControllerService {
             CapType::GetCapacity,
             CapType::GetVolume,
             CapType::VolumeCondition,
+            CapType::CloneVolume,
         ];
         Ok(Response::new(ControllerGetCapabilitiesResponse {
             capabilities: types
@@ -297,6 +300,24 @@ impl Controller for ControllerService {
                 volume_condition: self.condition(abnormal),
             }),
         }))
+    }
+}
+
+/// The source volume id of a request's content source (`None`: no source).
+/// Snapshots are not supported (INVALID_ARGUMENT, as CSI names for a source
+/// the plugin cannot create from); an empty source or id is INVALID_ARGUMENT.
+fn content_source(s: Option<&VolumeContentSource>) -> Result<Option<String>, Error> {
+    use volume_content_source::Type;
+    match s.map(|s| s.r#type.as_ref()) {
+        None => Ok(None),
+        Some(None) => Err(Error::invalid("volume content source without a type")),
+        Some(Some(Type::Snapshot(_))) => Err(Error::invalid(
+            "volume content source: snapshots are not supported (CREATE_DELETE_SNAPSHOT is not offered); clone a volume instead",
+        )),
+        Some(Some(Type::Volume(v))) if v.volume_id.is_empty() => Err(Error::invalid(
+            "volume content source: the source volume id is missing",
+        )),
+        Some(Some(Type::Volume(v))) => Ok(Some(v.volume_id.clone())),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::locks::{Guard, InFlight};
-use crate::manager::{Capacity, Device, DeviceManager};
+use crate::manager::{Capacity, Device, DeviceManager, Fill};
 use crate::media::MediaReport;
 use crate::record::DeviceRecord;
 use crate::state::{Phase, StateStore, VolumeRecord, FORMAT};
@@ -141,7 +141,37 @@ pub(crate) fn device_record(rec: &VolumeRecord, limit: u64) -> DeviceRecord {
         params: rec.params.clone(),
         ephemeral: rec.ephemeral,
         name: Some(rec.name.clone()).filter(|n| !n.is_empty()),
+        source: rec.source.clone(),
     }
+}
+
+/// Checks that existing volume `e` answers a create of `name` with `range`,
+/// `params` and `ephemeral`: its device is present (else UNAVAILABLE), its
+/// size in the range and its parameters the same (else ALREADY_EXISTS).
+pub(crate) fn check_existing(
+    name: &VolumeName,
+    e: &Entry,
+    range: SizeRange,
+    params: &Params,
+    ephemeral: bool,
+) -> Result<()> {
+    let what = |why: &str| format!("volume {:?} exists {why}", name.0);
+    if e.missing {
+        return Err(Error::Unavailable(format!(
+            "volume {:?}: its device {} is missing; retry when it is back",
+            name.0, e.rec.device
+        )));
+    }
+    if !range.admits(e.rec.size) {
+        return Err(Error::AlreadyExists(what(&format!(
+            "with {} bytes, outside the requested range",
+            e.rec.size
+        ))));
+    }
+    if e.rec.params != *params || e.rec.ephemeral != ephemeral {
+        return Err(Error::AlreadyExists(what("with other parameters")));
+    }
+    Ok(())
 }
 
 impl Driver {
@@ -256,21 +286,12 @@ impl Driver {
         let id = VolumeId::for_name(name);
         let existing = self.table().get(&id).cloned();
         if let Some(e) = existing {
-            let what = |why: &str| format!("volume {:?} exists {why}", name.0);
-            if e.missing {
-                return Err(Error::Unavailable(format!(
-                    "volume {:?}: its device {} is missing; retry when it is back",
-                    name.0, e.rec.device
+            check_existing(name, &e, range, &params, ephemeral)?;
+            if let Some(s) = &e.rec.source {
+                return Err(Error::AlreadyExists(format!(
+                    "volume {:?} exists as a clone of volume {s}",
+                    name.0
                 )));
-            }
-            if !range.admits(e.rec.size) {
-                return Err(Error::AlreadyExists(what(&format!(
-                    "with {} bytes, outside the requested range",
-                    e.rec.size
-                ))));
-            }
-            if e.rec.params != params || e.rec.ephemeral != ephemeral {
-                return Err(Error::AlreadyExists(what("with other parameters")));
             }
             return match e.rec.phase {
                 Phase::Acknowledged | Phase::Deleting => Ok((e.rec, false)),
@@ -278,6 +299,22 @@ impl Driver {
                 Phase::Pending => self.acknowledge(e.rec, range.limit).map(|r| (r, false)),
             };
         }
+        self.make(name, range, params, ephemeral, None)
+            .map(|rec| (rec, true))
+    }
+
+    /// Makes the device of new volume `name` and acknowledges it; a clone's
+    /// content (`clone`: its source and what copies it) is written before
+    /// the volume is acknowledged.
+    pub(crate) fn make(
+        &self,
+        name: &VolumeName,
+        range: SizeRange,
+        params: Params,
+        ephemeral: bool,
+        clone: Option<(&VolumeId, &Fill<'_>)>,
+    ) -> Result<VolumeRecord> {
+        let id = VolumeId::for_name(name);
         let size = range.target();
         let max_possible = self.max_possible(&params)?;
         if size > max_possible {
@@ -307,28 +344,45 @@ impl Driver {
             } else {
                 Phase::Acknowledged
             },
+            source: clone.map(|(s, _)| s.clone()),
             extra: Default::default(),
         };
         crash_point("create-before-device");
-        let device = self
-            .manager
-            .create(&id, size, &params, &device_record(&rec, range.limit))
-            .map_err(|e| self.with_left_out(e))?;
+        let record = device_record(&rec, range.limit);
+        let device = match clone {
+            // The content is written before the device carries the volume's name.
+            Some((_, fill)) if !two_phase => self
+                .manager
+                .create_filled(&id, size, &params, &record, fill),
+            _ => self.manager.create(&id, size, &params, &record),
+        }
+        .map_err(|e| self.with_left_out(e))?;
         crash_point("create-after-device");
-        rec.size = DeviceRecord::acknowledged_size(&device_record(&rec, range.limit), device.size);
+        rec.size = DeviceRecord::acknowledged_size(&record, device.size);
         rec.device = device.path;
         self.cache(&rec);
         self.table()
             .insert(id.clone(), Entry::new(rec.clone(), Instant::now()));
         crash_point("create-after-record");
         if two_phase {
+            if let Some((_, fill)) = clone {
+                self.fill_pending(&id, fill)?;
+            }
             rec = self.acknowledge(rec, range.limit)?;
         }
-        Ok((rec, true))
+        Ok(rec)
+    }
+
+    /// Writes a pending clone's content; a crash here leaves it pending, and the retry writes it again.
+    pub(crate) fn fill_pending(&self, id: &VolumeId, fill: &Fill<'_>) -> Result<()> {
+        crash_point("clone-before-copy");
+        self.manager.fill(id, fill)?;
+        crash_point("clone-after-copy");
+        Ok(())
     }
 
     /// Marks a pending volume acknowledged, on its device first.
-    fn acknowledge(&self, rec: VolumeRecord, limit: u64) -> Result<VolumeRecord> {
+    pub(crate) fn acknowledge(&self, rec: VolumeRecord, limit: u64) -> Result<VolumeRecord> {
         let acked = VolumeRecord {
             phase: Phase::Acknowledged,
             ..rec

@@ -17,6 +17,8 @@
 //! - [`identity`], [`controller`], [`node`]: the CSI services, thin handlers;
 //! - [`handler`]: what every handler does around its work (blocking pool, span, metrics, panics);
 //! - [`driver`]: the logic of each controller operation as plain functions;
+//! - [`clone`]: CreateVolume from a volume content source (CLONE_VOLUME);
+//!   [`copy`]: the device-to-device copy with non-temporal stores;
 //! - [`nodeops`]: the node operations (mkfs, DAX mounts, bind mounts, stats, growth, ephemeral volumes);
 //! - [`cmd`]: the one runner of external programs; [`mountinfo`]: what is mounted where;
 //! - [`manager`]: device managers (`lvm`, `direct`, `sim`);
@@ -31,9 +33,11 @@
 //! - [`error`]: the error type and its gRPC codes.
 
 pub mod authority;
+pub mod clone;
 pub mod cmd;
 pub mod config;
 pub mod controller;
+pub mod copy;
 pub mod driver;
 pub mod error;
 pub mod handler;

@@ -24,9 +24,9 @@ fn record_of(
 ) -> VolumeRecord {
     match (&d.record, cached) {
         (Some(dr), cached) => {
-            let (format, name, extra) = match cached {
-                Some(c) => (c.format.max(FORMAT), c.name, c.extra),
-                None => (FORMAT, String::new(), Default::default()),
+            let (format, name, source, extra) = match cached {
+                Some(c) => (c.format.max(FORMAT), c.name, c.source, c.extra),
+                None => (FORMAT, String::new(), None, Default::default()),
             };
             VolumeRecord {
                 format,
@@ -37,6 +37,7 @@ fn record_of(
                 device: d.path.clone(),
                 ephemeral: dr.ephemeral,
                 phase: dr.phase,
+                source: dr.source.clone().or(source),
                 extra,
             }
         }
@@ -63,6 +64,7 @@ fn record_of(
                         device: d.path.clone(),
                         ephemeral: false,
                         phase: Phase::Acknowledged,
+                        source: None,
                         extra: Default::default(),
                     }
                 }

@@ -17,6 +17,7 @@ pub const RECORD_VERSION: u32 = 2;
 
 const REC_TAG: &str = "pmem-csi.rec=";
 const NAME_TAG: &str = "pmem-csi.name=";
+const SOURCE_TAG: &str = "pmem-csi.source=";
 
 const ERASE: u32 = 1;
 const DAX: u32 = 2;
@@ -38,6 +39,8 @@ pub struct DeviceRecord {
     pub ephemeral: bool,
     /// The name the volume was created with, where the device has room for it.
     pub name: Option<String>,
+    /// The volume this one was cloned from, where the device has room for it.
+    pub source: Option<VolumeId>,
 }
 
 impl DeviceRecord {
@@ -96,6 +99,7 @@ impl DeviceRecord {
             },
             ephemeral: on(EPHEMERAL),
             name: None,
+            source: None,
         })
     }
 
@@ -105,12 +109,15 @@ impl DeviceRecord {
         if let Some(n) = &self.name {
             t.push(format!("{NAME_TAG}{}", escape_tag_value(n)));
         }
+        if let Some(s) = &self.source {
+            t.push(format!("{SOURCE_TAG}{s}"));
+        }
         t
     }
 
     /// Whether `tag` is one of the tags [`DeviceRecord::tags`] writes.
     pub fn is_record_tag(tag: &str) -> bool {
-        tag.starts_with(REC_TAG) || tag.starts_with(NAME_TAG)
+        tag.starts_with(REC_TAG) || tag.starts_with(NAME_TAG) || tag.starts_with(SOURCE_TAG)
     }
 
     /// The record kept in an LV's tags, if it has one.
@@ -121,6 +128,9 @@ impl DeviceRecord {
         rec.name = tags
             .iter()
             .find_map(|t| unescape_tag_value(t.strip_prefix(NAME_TAG)?));
+        rec.source = tags
+            .iter()
+            .find_map(|t| VolumeId::try_from(t.strip_prefix(SOURCE_TAG)?.to_string()).ok());
         Some(rec)
     }
 
@@ -166,6 +176,7 @@ mod tests {
             },
             ephemeral: true,
             name: name.map(str::to_string),
+            source: None,
         }
     }
 
@@ -212,7 +223,8 @@ mod tests {
     proptest! {
         #[test]
         fn tags_round_trip_and_are_valid_lvm_tags(name in "\\PC{1,40}|[\\x00-\\x7f]{1,128}", limit: u64, ack: bool) {
-            let r = rec(if ack { Phase::Acknowledged } else { Phase::Pending }, limit, Some(&name));
+            let mut r = rec(if ack { Phase::Acknowledged } else { Phase::Pending }, limit, Some(&name));
+            r.source = ack.then(id);
             let tags = r.tags();
             for t in &tags {
                 prop_assert!(pmem_lvm::names::check_tag(t).is_ok(), "{}", t);

@@ -56,6 +56,9 @@ pub struct VolumeRecord {
     /// Pending or acknowledged (format 1 had no phase: acknowledged).
     #[serde(default)]
     pub phase: Phase,
+    /// The volume this one was cloned from (CSI volume content source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<VolumeId>,
     /// Fields of a newer format, kept as read and written back unchanged.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -172,6 +175,7 @@ mod tests {
             device: "/dev/pmem0.1".into(),
             ephemeral: false,
             phase: Phase::Acknowledged,
+            source: None,
             extra: Default::default(),
         }
     }

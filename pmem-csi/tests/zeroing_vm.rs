@@ -18,7 +18,6 @@ use pmem_csi::proto::*;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 use vm::*;
 
 /// What the earlier tenant left: 16 bytes, repeated over every byte of the regions.
@@ -89,34 +88,6 @@ fn listed(v: &serde_json::Value) -> Vec<&serde_json::Value> {
     }
 }
 
-/// The device node of volume `id`.
-fn device_of(mode: &str, id: &str) -> PathBuf {
-    if mode == "lvm" {
-        let lv = pmem_lvm::VolumeName::new(id)
-            .expect("volume name")
-            .lv_name();
-        let paths = sh("lvs --noheadings -o lv_path");
-        let path = paths
-            .split_whitespace()
-            .find(|p| p.ends_with(&format!("/{lv}")))
-            .unwrap_or_else(|| panic!("no LV {lv} in {paths}"));
-        return PathBuf::from(path);
-    }
-    let list: serde_json::Value = serde_json::from_str(&sh("ndctl list -N")).expect("ndctl list");
-    let ns = listed(&list)
-        .into_iter()
-        .find(|n| {
-            n["name"]
-                .as_str()
-                .is_some_and(|s| s.starts_with(&format!("{id}.")))
-        })
-        .unwrap_or_else(|| panic!("no namespace of {id}"));
-    PathBuf::from(format!(
-        "/dev/{}",
-        ns["blockdev"].as_str().expect("blockdev")
-    ))
-}
-
 /// Whether every byte of `dev` is zero; else what `cmp` says of the first other byte.
 fn reads_zero(dev: &Path) -> Result<(), String> {
     let size = size_of(dev);
@@ -154,24 +125,6 @@ fn block_cap() -> VolumeCapability {
     VolumeCapability {
         access_type: Some(AccessType::Block(BlockVolume {})),
         ..mount_cap()
-    }
-}
-
-/// CreateVolume, retried while the driver answers UNAVAILABLE (zeroing under way), as the provisioner does.
-async fn create_retrying(
-    c: &mut Clients,
-    req: CreateVolumeRequest,
-) -> Result<Volume, tonic::Status> {
-    let deadline = Instant::now() + Duration::from_secs(900);
-    loop {
-        match c.controller.create_volume(req.clone()).await {
-            Ok(r) => return Ok(r.into_inner().volume.expect("volume")),
-            Err(s) if s.code() == tonic::Code::Unavailable && Instant::now() < deadline => {
-                eprintln!("create {}: {} (retrying)", req.name, s.message());
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-            Err(s) => return Err(s),
-        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! A device manager that remembers capacity: reports are reused until a create, delete or expand, or for a short time.
 
-use super::{Capacity, Device, DeviceManager};
+use super::{Capacity, Device, DeviceManager, Fill};
 use crate::error::Result;
 use crate::record::DeviceRecord;
 use crate::volume::{Params, VolumeId};
@@ -71,6 +71,21 @@ impl DeviceManager for CachedManager {
         record: &DeviceRecord,
     ) -> Result<Device> {
         self.changing(|| self.inner.create(id, size, params, record))
+    }
+
+    fn create_filled(
+        &self,
+        id: &VolumeId,
+        size: u64,
+        params: &Params,
+        record: &DeviceRecord,
+        fill: &Fill<'_>,
+    ) -> Result<Device> {
+        self.changing(|| self.inner.create_filled(id, size, params, record, fill))
+    }
+
+    fn fill(&self, id: &VolumeId, fill: &Fill<'_>) -> Result<()> {
+        self.inner.fill(id, fill)
     }
 
     fn rescan(&self) -> Result<()> {
@@ -152,6 +167,7 @@ mod tests {
             params: Params::default(),
             ephemeral: false,
             name: None,
+            source: None,
         }
     }
 

@@ -11,7 +11,7 @@
 //! dirty VG zeroes the VG's free extents first and makes it clean again
 //! ([`VolumeGroups::scrub`]).
 
-use super::{Capacity, Device, DeviceManager};
+use super::{Capacity, Device, DeviceManager, Fill};
 use crate::error::{Error, Result};
 use crate::record::DeviceRecord;
 use crate::volume::{Params, VolumeId, VolumeMode};
@@ -154,6 +154,24 @@ impl DeviceManager for LvmManager {
             .groups
             .create_tagged(&name(id)?, size, &record.tags())?;
         Ok(device(id.clone(), v))
+    }
+
+    /// A clone's LV made in a dirty VG is filled, zeroed beyond the copy
+    /// and only then loses its [`UNZEROED_TAG`] (while still pending), so
+    /// the acknowledgement zeroes nothing over the copy; a crash before
+    /// that leaves the tag, and the retry copies and zeroes again.
+    fn fill(&self, id: &VolumeId, fill: &Fill<'_>) -> Result<()> {
+        let name = name(id)?;
+        let v = self
+            .groups
+            .lookup(&name)
+            .ok_or_else(|| Error::NotFound(format!("volume {id} has no device")))?;
+        let unzeroed = v.tags.iter().any(|t| t == UNZEROED_TAG);
+        fill(&v.device, !unzeroed)?;
+        if unzeroed {
+            self.groups.retag(&name, &[UNZEROED_TAG.to_string()], &[])?;
+        }
+        Ok(())
     }
 
     fn can_update_record(&self) -> bool {

@@ -9,9 +9,30 @@ pub use cached::CachedManager;
 pub use lvm::LvmManager;
 pub use namespaces::NamespaceManager;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::record::DeviceRecord;
 use crate::volume::{Params, VolumeId};
+use std::path::Path;
+
+/// What writes a new volume's content (a clone's copy): given the device
+/// node and whether the device is known to read zeros, it writes every byte
+/// a user may read, durably.
+pub type Fill<'a> = dyn Fn(&Path, bool) -> Result<()> + 'a;
+
+/// [`DeviceManager::fill`] for a device found in the manager's list, not
+/// known to read zeros.
+pub fn fill_listed(
+    m: &(impl DeviceManager + ?Sized),
+    id: &VolumeId,
+    fill: &Fill<'_>,
+) -> Result<()> {
+    let d = m
+        .list()?
+        .into_iter()
+        .find(|d| d.id == *id)
+        .ok_or_else(|| Error::NotFound(format!("volume {id} has no device")))?;
+    fill(Path::new(&d.path), false)
+}
 
 /// A volume's device as its manager reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +76,30 @@ pub trait DeviceManager: Send + Sync {
         params: &Params,
         record: &DeviceRecord,
     ) -> Result<Device>;
+    /// Creates the device of volume `id` as [`DeviceManager::create`]
+    /// does, its content written by `fill` before the device carries
+    /// `record`; an existing device of `id` is returned as it is (its
+    /// content was written when it was made). Managers that cannot update
+    /// records make the content before the device gets its name; the
+    /// default creates the device, then fills it.
+    fn create_filled(
+        &self,
+        id: &VolumeId,
+        size: u64,
+        params: &Params,
+        record: &DeviceRecord,
+        fill: &Fill<'_>,
+    ) -> Result<Device> {
+        let d = self.create(id, size, params, record)?;
+        self.fill(id, fill)?;
+        Ok(d)
+    }
+    /// Writes the content of the existing (pending) device of `id` with
+    /// `fill`; afterwards the device reads what `fill` wrote, with nothing
+    /// zeroed over it when it is acknowledged.
+    fn fill(&self, id: &VolumeId, fill: &Fill<'_>) -> Result<()> {
+        fill_listed(self, id, fill)
+    }
     /// Whether a device's record can change after creation. Where it cannot
     /// (a live namespace's name), devices are made acknowledged at once.
     fn can_update_record(&self) -> bool;

@@ -6,10 +6,12 @@
 //! named: it is carved under a placeholder name (`<id>.zeroing`, never a
 //! volume), zeroed without holding the allocator, destroyed and carved
 //! again, with the same size and layout, under the volume's name (a crash
-//! meanwhile leaves only a placeholder, removed at the next start). The
-//! simulator has no bytes to zero.
+//! meanwhile leaves only a placeholder, removed at the next start). A
+//! clone's copy is written the same way, in place of the zeros, so a
+//! namespace named after a volume always holds all of its content. The
+//! simulator has no bytes to zero or copy.
 
-use super::{Capacity, Device, DeviceManager};
+use super::{Capacity, Device, DeviceManager, Fill};
 use crate::error::{Error, Result};
 use crate::record::DeviceRecord;
 use crate::state::write_atomic;
@@ -239,17 +241,16 @@ fn device_of(d: Option<Device>, ns: &AllocatedNamespace) -> Result<Device> {
     d.ok_or_else(|| Error::Internal(format!("namespace {} lost its volume name", ns.dev)))
 }
 
-impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
-    fn kind(&self) -> &'static str {
-        self.kind
-    }
-
-    fn create(
+impl<B: Backend + Send> NamespaceManager<B> {
+    /// Creates the namespace of volume `id`; on real devices its space is
+    /// written under the placeholder name: zeroed, or by `fill` when given.
+    fn create_with(
         &self,
         id: &VolumeId,
         size: u64,
         params: &Params,
         record: &DeviceRecord,
+        fill: Option<&Fill<'_>>,
     ) -> Result<Device> {
         let name = record.namespace_name(id);
         if !self.real_devices {
@@ -281,7 +282,12 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
                     .ok_or_else(|| {
                         Error::Internal(format!("{placeholder}: gone after creation"))
                     })?;
-                let path = (self.path_of)(a.backend(), &ns)?;
+                // Read afresh: libndctl caches a dax personality's character
+                // device from its first use, which a new namespace may outdate.
+                let path = match &self.fresh {
+                    Some(fresh) => (self.path_of)(&fresh()?, &ns)?,
+                    None => (self.path_of)(a.backend(), &ns)?,
+                };
                 let request = CreateRequest {
                     name: name.clone(),
                     size: ns.size,
@@ -289,10 +295,15 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
                 };
                 (zone, request, path)
             };
-            let zeroed = crate::zeroing::zero(&format!("new volume {id}"), Path::new(&path), None);
+            let written = match fill {
+                Some(f) => f(Path::new(&path), false),
+                None => crate::zeroing::zero(&format!("new volume {id}"), Path::new(&path), None)
+                    .map(|_| ())
+                    .map_err(|e| Error::Internal(format!("{id}: space not zeroed: {e}"))),
+            };
             let mut a = self.lock();
             a.destroy(&placeholder)?;
-            zeroed.map_err(|e| Error::Internal(format!("{id}: space not zeroed: {e}")))?;
+            written?;
             let plan = a.plan(&request)?;
             if (plan.region_name.as_str(), plan.offset) != (zone.0.as_str(), zone.1) {
                 tracing::info!(volume = %id, "free space moved while it was zeroed: zeroing where the volume goes now");
@@ -309,6 +320,44 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
         Err(Error::Unavailable(format!(
             "{id}: the free space moved each time it was zeroed ({PLACEMENT_ATTEMPTS} times); retry"
         )))
+    }
+}
+
+impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    fn create(
+        &self,
+        id: &VolumeId,
+        size: u64,
+        params: &Params,
+        record: &DeviceRecord,
+    ) -> Result<Device> {
+        self.create_with(id, size, params, record, None)
+    }
+
+    /// On real devices the content is written under the placeholder name,
+    /// so a namespace named after a volume always holds all of it.
+    fn create_filled(
+        &self,
+        id: &VolumeId,
+        size: u64,
+        params: &Params,
+        record: &DeviceRecord,
+        fill: &Fill<'_>,
+    ) -> Result<Device> {
+        self.create_with(id, size, params, record, Some(fill))
+    }
+
+    /// The simulator has no bytes to write.
+    fn fill(&self, id: &VolumeId, fill: &Fill<'_>) -> Result<()> {
+        if self.real_devices {
+            super::fill_listed(self, id, fill)
+        } else {
+            Ok(())
+        }
     }
 
     fn can_update_record(&self) -> bool {
@@ -450,6 +499,7 @@ mod tests {
             params: Params::default(),
             ephemeral: false,
             name: None,
+            source: None,
         }
     }
 

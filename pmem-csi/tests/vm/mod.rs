@@ -195,3 +195,61 @@ pub async fn unpublish_and_unstage(c: &mut Clients, v: &Volume, staging: &Path, 
     }
     assert!(mount_options(target).is_none() && mount_options(staging).is_none());
 }
+
+/// The objects of an `ndctl list` answer: one object alone is printed bare, several as an array.
+fn ndctl_objects(v: &serde_json::Value) -> Vec<&serde_json::Value> {
+    match v {
+        serde_json::Value::Array(a) => a.iter().collect(),
+        serde_json::Value::Null => Vec::new(),
+        one => vec![one],
+    }
+}
+
+/// The device node of volume `id` (an LV, or a namespace's block or device-dax node).
+pub fn device_of(mode: &str, id: &str) -> PathBuf {
+    if mode == "lvm" {
+        let lv = pmem_lvm::VolumeName::new(id)
+            .expect("volume name")
+            .lv_name();
+        let paths = sh("lvs --noheadings -o lv_path");
+        let path = paths
+            .split_whitespace()
+            .find(|p| p.ends_with(&format!("/{lv}")))
+            .unwrap_or_else(|| panic!("no LV {lv} in {paths}"));
+        return PathBuf::from(path);
+    }
+    let list: serde_json::Value = serde_json::from_str(&sh("ndctl list -N")).expect("ndctl list");
+    let ns = ndctl_objects(&list)
+        .into_iter()
+        .find(|n| {
+            n["name"]
+                .as_str()
+                .is_some_and(|s| s.starts_with(&format!("{id}.")))
+        })
+        .unwrap_or_else(|| panic!("no namespace of {id}"));
+    let dev = ns["blockdev"]
+        .as_str()
+        .or(ns["chardev"].as_str())
+        .expect("blockdev or chardev");
+    PathBuf::from(format!("/dev/{dev}"))
+}
+
+/// CreateVolume, retried while the driver answers UNAVAILABLE (zeroing under way), as the provisioner does.
+pub async fn create_retrying(
+    c: &mut crate::common::Clients,
+    req: pmem_csi::proto::CreateVolumeRequest,
+) -> Result<pmem_csi::proto::Volume, tonic::Status> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
+    loop {
+        match c.controller.create_volume(req.clone()).await {
+            Ok(r) => return Ok(r.into_inner().volume.expect("volume")),
+            Err(s)
+                if s.code() == tonic::Code::Unavailable && std::time::Instant::now() < deadline =>
+            {
+                eprintln!("create {}: {} (retrying)", req.name, s.message());
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            Err(s) => return Err(s),
+        }
+    }
+}
