@@ -242,11 +242,5 @@ async fn guest_numa_nodes() {
         .map(|d| d.split('(').next().unwrap_or(d))
         .collect();
     assert_eq!(pvs.len(), 2, "on two regions' PVs: {segments}");
-    c.controller
-        .delete_volume(DeleteVolumeRequest {
-            volume_id: v.volume_id.clone(),
-            ..Default::default()
-        })
-        .await
-        .expect("delete");
+    delete(&mut c, &v.volume_id).await;
 }

@@ -237,13 +237,7 @@ async fn new_volumes_read_zero(mode: &'static str) {
         write_pattern(&device_of(mode, &v.volume_id));
     }
     for v in &vols {
-        c.controller
-            .delete_volume(DeleteVolumeRequest {
-                volume_id: v.volume_id.clone(),
-                ..Default::default()
-            })
-            .await
-            .expect("delete");
+        delete(&mut c, &v.volume_id).await;
     }
     if mode == "lvm" {
         let tags = sh("vgs --noheadings -o vg_tags");
@@ -256,13 +250,7 @@ async fn new_volumes_read_zero(mode: &'static str) {
     let again = cover(&mut c, "again", false).await;
     check_zero(&mut c, mode, &again, "again").await;
     for v in &again {
-        c.controller
-            .delete_volume(DeleteVolumeRequest {
-                volume_id: v.volume_id.clone(),
-                ..Default::default()
-            })
-            .await
-            .expect("delete");
+        delete(&mut c, &v.volume_id).await;
     }
     d.kill();
 }

@@ -97,21 +97,9 @@ pub(crate) fn convert(
     unsafe { ndctl_sys::ndctl_namespace_set_enforce_mode(p, raw_mode) };
     if let Err(e) = ns.attach(&region, mode, MapLocation::Dev, align, None) {
         // Leave it as it was found usable: raw and enabled.
-        // SAFETY: the namespace is alive; detaching a personality that was
-        // not attached is a no-op, and no wrapper of them is used after.
-        unsafe {
-            if let Some(pfn) = ns.pfn() {
-                ndctl_sys::ndctl_pfn_set_namespace(pfn.ptr(), std::ptr::null_mut());
-            }
-            if let Some(dax) = ns.dax() {
-                ndctl_sys::ndctl_dax_set_namespace(dax.ptr(), std::ptr::null_mut());
-            }
-            if let Some(btt) = ns.btt() {
-                ndctl_sys::ndctl_btt_set_namespace(btt.ptr(), std::ptr::null_mut());
-            }
-            ndctl_sys::ndctl_namespace_set_enforce_mode(p, ndctl_sys::NDCTL_NS_MODE_RAW);
-            ndctl_sys::ndctl_namespace_enable(p);
-        }
+        crate::namespace::detach_personalities(&ns);
+        // SAFETY: the namespace is alive, disabled and raw.
+        unsafe { ndctl_sys::ndctl_namespace_enable(p) };
         return Err(e);
     }
     ctx.namespace(&name)?.info()

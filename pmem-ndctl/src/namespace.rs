@@ -636,11 +636,10 @@ pub(crate) fn create(ctx: &mut Context, spec: &NamespaceSpec) -> Result<Namespac
     ctx.namespace(&dev)?.info()
 }
 
-/// Undoes a partial create: detach any personality, back to raw, release the extent.
-fn rollback(ns: &Namespace<'_>) {
-    let p = ns.ptr();
-    // SAFETY: the namespace is alive; create holds &mut Context, and after the
-    // delete below (which frees it) nothing touches `ns` again.
+/// Detaches any personality a failed setup left on `ns` and enforces raw mode.
+pub(crate) fn detach_personalities(ns: &Namespace<'_>) {
+    // SAFETY: the namespace is alive and the caller holds &mut Context;
+    // detaching a personality that is not attached is a no-op.
     unsafe {
         if let Some(pfn) = ns.pfn() {
             ndctl_sys::ndctl_pfn_set_namespace(pfn.ptr(), std::ptr::null_mut());
@@ -651,10 +650,17 @@ fn rollback(ns: &Namespace<'_>) {
         if let Some(btt) = ns.btt() {
             ndctl_sys::ndctl_btt_set_namespace(btt.ptr(), std::ptr::null_mut());
         }
-        ndctl_sys::ndctl_namespace_disable(p);
-        ndctl_sys::ndctl_namespace_set_enforce_mode(p, ndctl_sys::NDCTL_NS_MODE_RAW);
-        ndctl_sys::ndctl_namespace_delete(p);
+        ndctl_sys::ndctl_namespace_disable(ns.ptr());
+        ndctl_sys::ndctl_namespace_set_enforce_mode(ns.ptr(), ndctl_sys::NDCTL_NS_MODE_RAW);
     }
+}
+
+/// Undoes a partial create: detach any personality, back to raw, release the extent.
+fn rollback(ns: &Namespace<'_>) {
+    detach_personalities(ns);
+    // SAFETY: the namespace is alive and disabled; create holds &mut Context,
+    // and after the delete (which frees it) nothing touches `ns` again.
+    unsafe { ndctl_sys::ndctl_namespace_delete(ns.ptr()) };
 }
 
 /// The destroy sequence (see [`Context::destroy_namespace`]).

@@ -166,13 +166,18 @@ pub async fn stage_publish(
 /// Unpublishes, unstages and deletes `v`.
 pub async fn unpublish_unstage_delete(c: &mut Clients, v: &Volume, staging: &Path, target: &Path) {
     unpublish_and_unstage(c, v, staging, target).await;
+    delete(c, &v.volume_id).await;
+}
+
+/// Deletes volume `id`; panics naming it on failure.
+pub async fn delete(c: &mut Clients, id: &str) {
     c.controller
         .delete_volume(DeleteVolumeRequest {
-            volume_id: v.volume_id.clone(),
+            volume_id: id.to_string(),
             ..Default::default()
         })
         .await
-        .expect("delete");
+        .unwrap_or_else(|e| panic!("delete {id}: {e}"));
 }
 
 /// Unpublishes and unstages `v` (twice: idempotent); nothing stays mounted.
