@@ -230,3 +230,80 @@ pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
+
+/// Implements the named [`pmem_csi::manager::DeviceManager`] methods of a fake
+/// by forwarding them to its `inner` manager, after taking the guard its
+/// method `$guard` returns, if one is given (`forward_to_inner!(guard held; list, ...)`);
+/// the fake writes only the methods it changes.
+#[allow(unused_macros)]
+macro_rules! forward_to_inner {
+    (guard $g:ident; $($m:ident),* $(,)?) => { $( forward_to_inner!(@ [$g] $m); )* };
+    ($($m:ident),* $(,)?) => { $( forward_to_inner!(@ [] $m); )* };
+    (@ [$($g:ident)?] create) => {
+        fn create(
+            &self,
+            id: &pmem_csi::volume::VolumeId,
+            size: u64,
+            params: &pmem_csi::volume::Params,
+            record: &pmem_csi::record::DeviceRecord,
+        ) -> pmem_csi::error::Result<pmem_csi::manager::Device> {
+            $(let _guard = self.$g();)?
+            self.inner.create(id, size, params, record)
+        }
+    };
+    (@ [$($g:ident)?] can_update_record) => {
+        fn can_update_record(&self) -> bool {
+            self.inner.can_update_record()
+        }
+    };
+    (@ [$($g:ident)?] update_record) => {
+        fn update_record(
+            &self,
+            id: &pmem_csi::volume::VolumeId,
+            record: &pmem_csi::record::DeviceRecord,
+        ) -> pmem_csi::error::Result<()> {
+            $(let _guard = self.$g();)?
+            self.inner.update_record(id, record)
+        }
+    };
+    (@ [$($g:ident)?] min_size) => {
+        fn min_size(&self, params: &pmem_csi::volume::Params) -> pmem_csi::error::Result<u64> {
+            $(let _guard = self.$g();)?
+            self.inner.min_size(params)
+        }
+    };
+    (@ [$($g:ident)?] delete) => {
+        fn delete(&self, id: &pmem_csi::volume::VolumeId, erase: bool) -> pmem_csi::error::Result<()> {
+            $(let _guard = self.$g();)?
+            self.inner.delete(id, erase)
+        }
+    };
+    (@ [$($g:ident)?] expand) => {
+        fn expand(&self, id: &pmem_csi::volume::VolumeId, size: u64) -> pmem_csi::error::Result<u64> {
+            $(let _guard = self.$g();)?
+            self.inner.expand(id, size)
+        }
+    };
+    (@ [$($g:ident)?] list) => {
+        fn list(&self) -> pmem_csi::error::Result<Vec<pmem_csi::manager::Device>> {
+            $(let _guard = self.$g();)?
+            self.inner.list()
+        }
+    };
+    (@ [$($g:ident)?] left_out) => {
+        fn left_out(&self) -> Option<String> {
+            self.inner.left_out()
+        }
+    };
+    (@ [$($g:ident)?] capacity) => {
+        fn capacity(
+            &self,
+            params: &pmem_csi::volume::Params,
+        ) -> pmem_csi::error::Result<pmem_csi::manager::Capacity> {
+            $(let _guard = self.$g();)?
+            self.inner.capacity(params)
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use forward_to_inner;

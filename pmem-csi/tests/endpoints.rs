@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use pmem_csi::error::Result as CsiResult;
-use pmem_csi::manager::{CachedManager, Capacity, Device, DeviceManager, NamespaceManager};
+use pmem_csi::manager::{CachedManager, Device, DeviceManager, NamespaceManager};
 use pmem_csi::proto::*;
 use pmem_csi::record::DeviceRecord;
 use pmem_csi::volume::{Params, VolumeId};
@@ -257,6 +257,8 @@ impl SlowFakeManager {
 }
 
 impl DeviceManager for SlowFakeManager {
+    forward_to_inner!(guard held; update_record, min_size, delete, expand, list, capacity);
+    forward_to_inner!(can_update_record, left_out);
     fn kind(&self) -> &'static str {
         "sim"
     }
@@ -272,38 +274,8 @@ impl DeviceManager for SlowFakeManager {
         std::thread::sleep(self.slow);
         self.inner.create(id, size, params, record)
     }
-    fn can_update_record(&self) -> bool {
-        self.inner.can_update_record()
-    }
-    fn update_record(&self, id: &VolumeId, record: &DeviceRecord) -> CsiResult<()> {
-        let _held = self.held();
-        self.inner.update_record(id, record)
-    }
-    fn min_size(&self, params: &Params) -> CsiResult<u64> {
-        let _held = self.held();
-        self.inner.min_size(params)
-    }
-    fn delete(&self, id: &VolumeId, erase: bool) -> CsiResult<()> {
-        let _held = self.held();
-        self.inner.delete(id, erase)
-    }
     fn can_expand(&self) -> bool {
         false
-    }
-    fn expand(&self, id: &VolumeId, size: u64) -> CsiResult<u64> {
-        let _held = self.held();
-        self.inner.expand(id, size)
-    }
-    fn list(&self) -> CsiResult<Vec<Device>> {
-        let _held = self.held();
-        self.inner.list()
-    }
-    fn left_out(&self) -> Option<String> {
-        self.inner.left_out()
-    }
-    fn capacity(&self, params: &Params) -> CsiResult<Capacity> {
-        let _held = self.held();
-        self.inner.capacity(params)
     }
 }
 

@@ -9,13 +9,12 @@ mod common;
 
 use common::*;
 use pmem_csi::error::{Error as CsiError, Result as CsiResult};
-use pmem_csi::manager::{Capacity, Device, DeviceManager, NamespaceManager};
+use pmem_csi::manager::{Device, DeviceManager, NamespaceManager};
 use pmem_csi::proto::controller_service_capability::rpc::Type as ControllerCap;
 use pmem_csi::proto::node_service_capability::rpc::Type as NodeCap;
 use pmem_csi::proto::plugin_capability::{volume_expansion, Type as PluginCap};
 use pmem_csi::proto::volume_capability::{access_mode::Mode, AccessMode, AccessType, BlockVolume};
 use pmem_csi::proto::*;
-use pmem_csi::record::DeviceRecord;
 use pmem_csi::volume::{Params, VolumeId};
 use std::collections::HashMap;
 use std::path::Path;
@@ -47,26 +46,16 @@ impl GrowingFakeManager {
 }
 
 impl DeviceManager for GrowingFakeManager {
+    forward_to_inner!(
+        create,
+        can_update_record,
+        update_record,
+        min_size,
+        left_out,
+        capacity
+    );
     fn kind(&self) -> &'static str {
         "sim"
-    }
-    fn create(
-        &self,
-        id: &VolumeId,
-        size: u64,
-        params: &Params,
-        record: &DeviceRecord,
-    ) -> CsiResult<Device> {
-        self.inner.create(id, size, params, record)
-    }
-    fn can_update_record(&self) -> bool {
-        self.inner.can_update_record()
-    }
-    fn update_record(&self, id: &VolumeId, record: &DeviceRecord) -> CsiResult<()> {
-        self.inner.update_record(id, record)
-    }
-    fn min_size(&self, params: &Params) -> CsiResult<u64> {
-        self.inner.min_size(params)
     }
     fn delete(&self, id: &VolumeId, erase: bool) -> CsiResult<()> {
         self.grown.lock().unwrap().remove(id);
@@ -103,12 +92,6 @@ impl DeviceManager for GrowingFakeManager {
             .into_iter()
             .map(|d| self.overlay(d))
             .collect())
-    }
-    fn left_out(&self) -> Option<String> {
-        self.inner.left_out()
-    }
-    fn capacity(&self, params: &Params) -> CsiResult<Capacity> {
-        self.inner.capacity(params)
     }
 }
 

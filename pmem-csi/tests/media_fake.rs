@@ -7,11 +7,9 @@ mod common;
 
 use common::*;
 use pmem_csi::error::Result as CsiResult;
-use pmem_csi::manager::{Capacity, Device, DeviceManager, NamespaceManager};
+use pmem_csi::manager::{Device, DeviceManager, NamespaceManager};
 use pmem_csi::media::{DimmMedia, MediaReport};
 use pmem_csi::proto::*;
-use pmem_csi::record::DeviceRecord;
-use pmem_csi::volume::{Params, VolumeId};
 use std::sync::{Arc, Mutex};
 
 /// The simulator, with a media report: the devices of the volumes in `bad` hold 8 bad
@@ -22,38 +20,22 @@ struct FakeMediaManager {
 }
 
 impl DeviceManager for FakeMediaManager {
+    forward_to_inner!(
+        create,
+        can_update_record,
+        update_record,
+        min_size,
+        delete,
+        expand,
+        list,
+        left_out,
+        capacity
+    );
     fn kind(&self) -> &'static str {
         "sim"
     }
-    fn create(&self, id: &VolumeId, size: u64, p: &Params, r: &DeviceRecord) -> CsiResult<Device> {
-        self.inner.create(id, size, p, r)
-    }
-    fn can_update_record(&self) -> bool {
-        self.inner.can_update_record()
-    }
-    fn update_record(&self, id: &VolumeId, record: &DeviceRecord) -> CsiResult<()> {
-        self.inner.update_record(id, record)
-    }
-    fn min_size(&self, params: &Params) -> CsiResult<u64> {
-        self.inner.min_size(params)
-    }
-    fn delete(&self, id: &VolumeId, erase: bool) -> CsiResult<()> {
-        self.inner.delete(id, erase)
-    }
     fn can_expand(&self) -> bool {
         false
-    }
-    fn expand(&self, id: &VolumeId, size: u64) -> CsiResult<u64> {
-        self.inner.expand(id, size)
-    }
-    fn list(&self) -> CsiResult<Vec<Device>> {
-        self.inner.list()
-    }
-    fn capacity(&self, params: &Params) -> CsiResult<Capacity> {
-        self.inner.capacity(params)
-    }
-    fn left_out(&self) -> Option<String> {
-        self.inner.left_out()
     }
     fn media(&self, devices: &[Device]) -> CsiResult<MediaReport> {
         let mut r = MediaReport {
