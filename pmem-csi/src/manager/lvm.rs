@@ -70,12 +70,18 @@ fn check(params: &Params) -> Result<()> {
 impl LvmManager {
     /// Runs pmem-lvm's setup (a VG per region, every hole absorbed) with
     /// `percentage` of each region, and manages volumes in those VGs. PVs
-    /// not known to be zero are zeroed on a thread of their own.
+    /// not known to be zero are zeroed on a thread of their own; PVs whose
+    /// extents are not 2 MiB-aligned (older VGs) are named in a warning.
     pub fn setup(percentage: u8) -> Result<Self> {
         let groups = Arc::new(VolumeGroups::setup(&SetupOptions {
             percentage,
             ..SetupOptions::default()
         })?);
+        for pv in groups.unaligned_pvs()? {
+            // A VG made before PVs were aligned: never re-laid out under its volumes.
+            tracing::warn!(pv = %pv.device, vg = %pv.vg, pe_start = pv.pe_start, extent_size = pv.extent_size,
+                "PV's extents are not on 2 MiB boundaries: volumes there map with 4 KiB pages, not 2 MiB; to align it, delete its volumes and tear the VG down");
+        }
         let gate = Arc::new(Gate::default());
         let mut queue = Vec::new();
         for pv in groups.unzeroed_pvs()? {
