@@ -8,7 +8,7 @@ use common::*;
 use pmem_csi::proto::volume_capability::{AccessType, BlockVolume};
 use pmem_csi::proto::*;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use vm::*;
 
 const MIB: i64 = 1 << 20;
@@ -17,94 +17,6 @@ fn block_cap() -> VolumeCapability {
         access_type: Some(AccessType::Block(BlockVolume {})),
         ..mount_cap()
     }
-}
-
-fn fs_cap(fs: &str) -> VolumeCapability {
-    let mut c = mount_cap();
-    if let Some(AccessType::Mount(m)) = c.access_type.as_mut() {
-        m.fs_type = fs.into();
-    }
-    c
-}
-
-async fn create(c: &mut Clients, name: &str, size: i64, cap: VolumeCapability) -> Volume {
-    let req = CreateVolumeRequest {
-        volume_capabilities: vec![cap],
-        ..create_req(name, size)
-    };
-    c.controller
-        .create_volume(req)
-        .await
-        .unwrap_or_else(|e| panic!("create {name}: {e}"))
-        .into_inner()
-        .volume
-        .expect("volume")
-}
-
-async fn stage_publish(
-    c: &mut Clients,
-    v: &Volume,
-    cap: &VolumeCapability,
-    dir: &str,
-) -> (PathBuf, PathBuf) {
-    let staging = Path::new(WORK).join(format!("{dir}-staging"));
-    let target = Path::new(WORK).join(format!("{dir}-target"));
-    let ctx = v.volume_context.clone();
-    c.node
-        .node_stage_volume(NodeStageVolumeRequest {
-            volume_id: v.volume_id.clone(),
-            staging_target_path: staging.display().to_string(),
-            volume_capability: Some(cap.clone()),
-            volume_context: ctx.clone(),
-            ..Default::default()
-        })
-        .await
-        .expect("stage");
-    for _ in 0..2 {
-        c.node
-            .node_publish_volume(NodePublishVolumeRequest {
-                volume_id: v.volume_id.clone(),
-                staging_target_path: staging.display().to_string(),
-                target_path: target.display().to_string(),
-                volume_capability: Some(cap.clone()),
-                volume_context: ctx.clone(),
-                ..Default::default()
-            })
-            .await
-            .expect("publish (twice: idempotent)");
-    }
-    (staging, target)
-}
-
-async fn unpublish_unstage_delete(c: &mut Clients, v: &Volume, staging: &Path, target: &Path) {
-    unpublish_and_unstage(c, v, staging, target).await;
-    c.controller
-        .delete_volume(DeleteVolumeRequest {
-            volume_id: v.volume_id.clone(),
-            ..Default::default()
-        })
-        .await
-        .expect("delete");
-}
-
-async fn unpublish_and_unstage(c: &mut Clients, v: &Volume, staging: &Path, target: &Path) {
-    for _ in 0..2 {
-        c.node
-            .node_unpublish_volume(NodeUnpublishVolumeRequest {
-                volume_id: v.volume_id.clone(),
-                target_path: target.display().to_string(),
-            })
-            .await
-            .expect("unpublish");
-        c.node
-            .node_unstage_volume(NodeUnstageVolumeRequest {
-                volume_id: v.volume_id.clone(),
-                staging_target_path: staging.display().to_string(),
-            })
-            .await
-            .expect("unstage");
-    }
-    assert!(mount_options(target).is_none() && mount_options(staging).is_none());
 }
 
 async fn lifecycle(mode: &'static str) {

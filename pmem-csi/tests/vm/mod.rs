@@ -1,9 +1,11 @@
-//! Tier-3 test support shared by the VM test binaries: a shell, the reset
-//! state every test starts from, and the driver binary started in lvm or direct mode.
+//! Tier-3 test support shared by the VM test binaries: a shell, the reset state every test starts
+//! from, the driver binary started in lvm or direct mode, and volumes created, staged and published.
 
 #![allow(dead_code)]
 
-use crate::common::driver_bin;
+use crate::common::{create_req, driver_bin, mount_cap, Clients};
+use pmem_csi::proto::volume_capability::AccessType;
+use pmem_csi::proto::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
@@ -83,4 +85,97 @@ pub fn mount_options(target: &Path) -> Option<String> {
         .map(|l| l.split(' ').collect::<Vec<_>>())
         .find(|f| f.len() > 3 && Path::new(f[1]) == target)
         .map(|f| f[3].to_string())
+}
+
+/// A mount capability for filesystem `fs`.
+pub fn fs_cap(fs: &str) -> VolumeCapability {
+    let mut c = mount_cap();
+    if let Some(AccessType::Mount(m)) = c.access_type.as_mut() {
+        m.fs_type = fs.into();
+    }
+    c
+}
+
+/// Creates volume `name` of `size` bytes with `cap`.
+pub async fn create(c: &mut Clients, name: &str, size: i64, cap: VolumeCapability) -> Volume {
+    let req = CreateVolumeRequest {
+        volume_capabilities: vec![cap],
+        ..create_req(name, size)
+    };
+    c.controller
+        .create_volume(req)
+        .await
+        .unwrap_or_else(|e| panic!("create {name}: {e}"))
+        .into_inner()
+        .volume
+        .expect("volume")
+}
+
+/// Stages and publishes (twice: idempotent) `v` under [`WORK`] at `DIR-staging` and `DIR-target`.
+pub async fn stage_publish(
+    c: &mut Clients,
+    v: &Volume,
+    cap: &VolumeCapability,
+    dir: &str,
+) -> (PathBuf, PathBuf) {
+    let staging = Path::new(WORK).join(format!("{dir}-staging"));
+    let target = Path::new(WORK).join(format!("{dir}-target"));
+    let ctx = v.volume_context.clone();
+    c.node
+        .node_stage_volume(NodeStageVolumeRequest {
+            volume_id: v.volume_id.clone(),
+            staging_target_path: staging.display().to_string(),
+            volume_capability: Some(cap.clone()),
+            volume_context: ctx.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("stage");
+    for _ in 0..2 {
+        c.node
+            .node_publish_volume(NodePublishVolumeRequest {
+                volume_id: v.volume_id.clone(),
+                staging_target_path: staging.display().to_string(),
+                target_path: target.display().to_string(),
+                volume_capability: Some(cap.clone()),
+                volume_context: ctx.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("publish (twice: idempotent)");
+    }
+    (staging, target)
+}
+
+/// Unpublishes, unstages and deletes `v`.
+pub async fn unpublish_unstage_delete(c: &mut Clients, v: &Volume, staging: &Path, target: &Path) {
+    unpublish_and_unstage(c, v, staging, target).await;
+    c.controller
+        .delete_volume(DeleteVolumeRequest {
+            volume_id: v.volume_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("delete");
+}
+
+/// Unpublishes and unstages `v` (twice: idempotent) and checks nothing is mounted there.
+pub async fn unpublish_and_unstage(c: &mut Clients, v: &Volume, staging: &Path, target: &Path) {
+    for _ in 0..2 {
+        c.node
+            .node_unpublish_volume(NodeUnpublishVolumeRequest {
+                volume_id: v.volume_id.clone(),
+                target_path: target.display().to_string(),
+            })
+            .await
+            .expect("unpublish");
+        c.node
+            .node_unstage_volume(NodeUnstageVolumeRequest {
+                volume_id: v.volume_id.clone(),
+                staging_target_path: staging.display().to_string(),
+            })
+            .await
+            .expect("unstage");
+    }
+    assert!(mount_options(target).is_none() && mount_options(staging).is_none());
 }
