@@ -246,6 +246,47 @@ fn vm_setup_absorbs_holes_and_leaves_foreign_objects_alone() {
     assert_eq!(vg0b.pvs.len(), vg0.pvs.len() + 1);
     assert!(vg0b.size > vg0.size + 200 * MIB);
 
+    // Every volume starts on a 2 MiB boundary (huge-page DAX faults): the
+    // PVs' data areas and the extents are multiples of 2 MiB, as LVM reports them.
+    let out = ok(
+        lvm(
+            "pvs",
+            &[
+                "--reportformat",
+                "json",
+                "--units",
+                "b",
+                "--nosuffix",
+                "-o",
+                "pv_name,vg_name,pe_start,vg_extent_size",
+            ],
+        ),
+        "pvs",
+    );
+    let v: Value = serde_json::from_str(&out).expect("lvm prints JSON");
+    let rows = v["report"][0]["pv"].as_array().expect("pv rows").clone();
+    let number = |r: &Value, k: &str| r[k].as_str().and_then(|s| s.parse::<u64>().ok());
+    let ours: Vec<&Value> = rows
+        .iter()
+        .filter(|r| {
+            r["vg_name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("pmem-rs-"))
+        })
+        .collect();
+    assert!(ours.len() >= 3, "{rows:?}");
+    for r in ours {
+        assert_eq!(number(r, "pe_start").map(|n| n % (2 * MIB)), Some(0), "{r}");
+        assert_eq!(number(r, "vg_extent_size"), Some(4 * MIB), "{r}");
+    }
+    assert!(grown.unaligned_pvs().expect("unaligned PVs").is_empty());
+    // LVM's own default, as the foreign VG shows: 1 MiB, which the crate does not use.
+    let foreign_pv = rows
+        .iter()
+        .find(|r| r["vg_name"] == "foreign")
+        .expect("foreign PV");
+    assert_eq!(number(foreign_pv, "pe_start"), Some(MIB), "{foreign_pv}");
+
     teardown_and_check();
     assert!(lvm_names("lvs", "lv_name").contains(&"keep".to_string()));
     assert!(lvm_names("vgs", "vg_name").contains(&"foreign".to_string()));

@@ -1,5 +1,5 @@
-//! The node operations as plain functions: make filesystems, stage with `-o dax`, publish with bind
-//! mounts, report usage, grow volumes (module `expand`), and run ephemeral inline volumes.
+//! The node operations as plain functions: make filesystems (module `mkfs`), stage with `-o dax`,
+//! publish with bind mounts, report usage, grow volumes (module `expand`), and run ephemeral inline volumes.
 //!
 //! Every operation holds the volume's lock (the controller's: ABORTED on a
 //! conflict), acts only on paths the node service checked beneath the
@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod expand;
+mod mkfs;
 
 /// The volume-context key that marks an ephemeral inline volume.
 pub const EPHEMERAL_KEY: &str = "csi.storage.k8s.io/ephemeral";
@@ -251,18 +252,13 @@ impl NodeOps {
             };
         }
         match fs_on(dev)? {
-            None => match fs.as_str() {
-                "xfs" => drop(run_within(
-                    MKFS_TIMEOUT,
-                    "mkfs.xfs",
-                    &["-q", "-m", "reflink=0", "--", dev],
-                )?),
-                _ => drop(run_within(
-                    MKFS_TIMEOUT,
-                    "mkfs.ext4",
-                    &["-q", "-F", "-b", "4096", "--", dev],
-                )?),
-            },
+            None => {
+                let size = pmem_ndctl::erase::device_size(Path::new(dev))
+                    .map_err(|e| Error::FailedPrecondition(e.to_string()))?;
+                let (program, args) = mkfs::mkfs(fs, dev, size, rec.params.dax);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                drop(run_within(MKFS_TIMEOUT, program, &args)?);
+            }
             Some(found) if found == *fs => {}
             Some(found) => {
                 return Err(Error::FailedPrecondition(format!(
@@ -283,10 +279,6 @@ impl NodeOps {
         }
         args.extend(["--", dev, s(staging)?]);
         run("mount", &args)?;
-        if fs == "xfs" && rec.params.dax {
-            // New files inherit a 2 MiB extent size: huge-page-sized DAX mappings.
-            run("xfs_io", &["-c", "extsize 2m", "--", s(staging)?])?;
-        }
         Ok(())
     }
 

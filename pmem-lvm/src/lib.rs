@@ -22,6 +22,7 @@
 //!
 //! Modules:
 //! - [`setup`]: namespaces per hole, PVs, VGs; teardown;
+//! - [`align`]: PV data areas and extents on 2 MiB boundaries (huge-page DAX faults); PVs made before;
 //! - [`groups`]: [`VolumeGroups`], the state read from LVM, the locks;
 //! - [`volume`]: create, delete, grow, capacity;
 //! - [`zeroed`]: which free space is known to hold zeros (PV and VG tags), zeroing new PVs;
@@ -41,6 +42,7 @@ pub struct ReadmeDoctests;
 #[cfg(not(target_os = "linux"))]
 compile_error!("pmem-lvm supports Linux only: it drives LVM on PMEM namespaces through libndctl");
 
+pub mod align;
 pub mod error;
 pub mod groups;
 pub mod names;
@@ -51,6 +53,7 @@ pub mod setup;
 pub mod volume;
 pub mod zeroed;
 
+pub use align::UnalignedPv;
 pub use error::{Error, ErrorKind, Result};
 pub use groups::{VgInfo, Volume, VolumeGroups};
 pub use names::{LvName, VgName, VolumeName};

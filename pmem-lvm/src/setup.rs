@@ -5,7 +5,8 @@
 //! namespace per hole, largest first (the kernel puts a namespace of the
 //! largest hole's size into that hole), until the region's share is used
 //! or no hole of at least the region alignment is left; every one becomes
-//! a PV of the region's VG, so LVM turns all holes into one pool.
+//! a PV of the region's VG, so LVM turns all holes into one pool. Namespaces,
+//! PV data areas and extents are laid out on 2 MiB boundaries (see [`crate::align`]).
 //!
 //! A new namespace's first MiB is zeroed here (LVM's label area); its
 //! extents are left for [`VolumeGroups::zero_pv`] (see [`crate::zeroed`]),
@@ -340,7 +341,8 @@ impl VolumeGroups {
                     break;
                 }
                 let spec = NamespaceSpec::new(plan.name.as_str(), Mode::Fsdax, Size(chunk))
-                    .name(NAMESPACE_NAME);
+                    .name(NAMESPACE_NAME)
+                    .align(Size(crate::align::HUGE_PAGE));
                 let info = ctx
                     .create_namespace(&spec)
                     .map_err(Error::ndctl(&plan.name))?;
@@ -357,14 +359,8 @@ impl VolumeGroups {
         }
         for (vg, devices) in add.into_iter().filter(|(_, d)| !d.is_empty()) {
             let object = format!("VG {vg}");
-            let cmd = if own_vgs.contains(&vg) {
-                LvmCommand::new("vgextend").operand(vg.as_str())
-            } else {
-                LvmCommand::new("vgcreate")
-                    .opt_value("--addtag", OWNER_TAG)
-                    .operand(vg.as_str())
-            };
-            runner.run(&object, &devices.iter().fold(cmd, |c, d| c.operand(d)))?;
+            let cmd = crate::align::add_pvs(&vg, !own_vgs.contains(&vg), &devices);
+            runner.run(&object, &cmd)?;
             let tag = LvmCommand::new("pvchange").opt_value("--addtag", OWNER_TAG);
             runner.run(&object, &devices.iter().fold(tag, |c, d| c.operand(d)))?;
         }

@@ -73,7 +73,8 @@ impl LvmManager {
     /// Runs pmem-lvm's setup (a VG per region, or per NUMA node with
     /// `join_numa`, every hole absorbed, label-less regions converted) with
     /// `percentage` of each region, and manages volumes in those VGs. PVs
-    /// not known to be zero are zeroed on a thread of their own.
+    /// not known to be zero are zeroed on a thread of their own; PVs whose
+    /// extents are not 2 MiB-aligned (older VGs) are named in a warning.
     pub fn setup(percentage: u8, join_numa: bool) -> Result<Self> {
         let mut ctx = pmem_ndctl::Context::new()?;
         let opts = SetupOptions {
@@ -86,6 +87,11 @@ impl LvmManager {
             tracing::warn!(region = %s.region, reason = %s.reason, "region left alone");
         }
         let groups = Arc::new(groups);
+        for pv in groups.unaligned_pvs()? {
+            // A VG made before PVs were aligned: never re-laid out under its volumes.
+            tracing::warn!(pv = %pv.device, vg = %pv.vg, pe_start = pv.pe_start, extent_size = pv.extent_size,
+                "PV's extents are not on 2 MiB boundaries: volumes there map with 4 KiB pages, not 2 MiB; to align it, delete its volumes and tear the VG down");
+        }
         let gate = Arc::new(Gate::default());
         let mut queue = Vec::new();
         for pv in groups.unzeroed_pvs()? {

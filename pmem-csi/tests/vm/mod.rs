@@ -1,5 +1,5 @@
-//! Tier-3 test support shared by the VM test binaries: a shell, the reset
-//! state every test starts from, and the driver binary started in lvm or direct mode.
+//! Tier-3 test support shared by the VM test binaries: a shell, the reset state every test starts
+//! from, the driver binary started in lvm or direct mode, and volumes created, staged and published.
 
 #![allow(dead_code)]
 
