@@ -1,16 +1,17 @@
-//! Copying one volume's device into another with pmem-dax's non-temporal stores, durable before it returns.
+//! Copying one volume's device into another, durable before it returns.
 //!
-//! The destination is written through a shared mapping, one window of
-//! [`WINDOW`] bytes at a time, with non-temporal stores
-//! ([`pmem_dax::memcpy`] with [`MemFlags::NONTEMPORAL`]): a device-dax
-//! destination through pmem-dax's [`DevDax`] mapping (the stores reach the
-//! persistence domain, a fence per window makes them durable), a block
-//! destination (an LV, an fsdax namespace's `/dev/pmemX`) through a mapping
-//! of the block device, written back with `msync` per window and `fsync` at
-//! the end. The source is read with `O_DIRECT` into a small buffer that
-//! stays in the CPU cache (a block device), or mapped (device-dax, which has
-//! no `read(2)`). What lies beyond the copy on the destination is zeroed
-//! unless the caller knows it reads zeros already.
+//! A device-dax destination is written through pmem-dax's [`DevDax`]
+//! mapping, one window of [`WINDOW`] bytes at a time, with pmem-dax's
+//! non-temporal stores ([`pmem_dax::memcpy`] with [`MemFlags::NONTEMPORAL`]),
+//! a fence per window making them durable. A block destination (an LV, an
+//! fsdax namespace's `/dev/pmemX`) has no DAX mapping: mapping it would go
+//! through the page cache, which reads every page in before it is
+//! overwritten; it is written with `O_DIRECT` instead (the pmem driver
+//! copies into PMEM with non-temporal stores itself) and `fsync`ed at the
+//! end. The source is read with `O_DIRECT` into a small buffer (a block
+//! device) or mapped (device-dax, which has no `read(2)`). What lies beyond
+//! the copy on the destination is zeroed unless the caller knows it reads
+//! zeros already.
 //!
 //! A source in use while it is copied (mounted, written) gives a copy like
 //! the state a power cut at that moment would leave.
@@ -18,7 +19,6 @@
 use crate::error::{Error, Result};
 use pmem_dax::{DevDax, Mapping, MemFlags};
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Instant;
@@ -82,7 +82,7 @@ pub fn copy_device(src: &Path, len: u64, dst: &Path, zeroed: bool) -> Result<Cop
     }
     let start = Instant::now();
     let mut source = Source::open(src, len)?;
-    let mut dest = Dest::open(dst)?;
+    let mut dest = Dest::open(dst, len)?;
     let window = WINDOW.max(source.align()).max(dest.align());
     let mut at = 0;
     while at < len {
@@ -138,6 +138,22 @@ impl Source {
         }
     }
 
+    /// Reads `out.len()` bytes from offset `at` into `out`, a buffer of this
+    /// process (a block destination's, written with `O_DIRECT` after).
+    fn read_into(&mut self, at: u64, out: &mut [u8]) -> Result<()> {
+        match self {
+            Source::Block { file, .. } => file
+                .read_exact_at(out, at)
+                .map_err(|e| Error::Internal(format!("read at {at}: {e}"))),
+            Source::Dax(_) => {
+                self.copy_into(at, out)?;
+                // Orders the non-temporal stores before the kernel reads the buffer.
+                pmem_dax::drain();
+                Ok(())
+            }
+        }
+    }
+
     /// Copies `out.len()` bytes from offset `at` into `out` with non-temporal stores (not yet fenced).
     fn copy_into(&mut self, at: u64, out: &mut [u8]) -> Result<()> {
         match self {
@@ -180,28 +196,33 @@ impl Source {
 
 /// Where the bytes go.
 enum Dest {
-    /// A block device, mapped a window at a time, written back with `msync`.
+    /// A block device written with `O_DIRECT` (when sizes allow) from `buf`.
     Block {
         file: File,
         path: std::path::PathBuf,
+        buf: Mapping,
     },
     /// A device-dax device, mapped a window at a time.
     Dax(DevDax),
 }
 
 impl Dest {
-    fn open(path: &Path) -> Result<Self> {
+    fn open(path: &Path, len: u64) -> Result<Self> {
         if is_char_device(path)? {
             return Ok(Dest::Dax(DevDax::open(path).map_err(dax)?));
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| io(path, "open", e))?;
+        let mut opts = OpenOptions::new();
+        opts.write(true);
+        if len.is_multiple_of(4096) {
+            opts.custom_flags(libc::O_DIRECT);
+        }
+        let file = opts.open(path).map_err(|e| io(path, "open", e))?;
+        // Page-aligned, as O_DIRECT needs.
+        let buf = Mapping::anonymous(CHUNK).map_err(dax)?;
         Ok(Dest::Block {
             file,
             path: path.to_owned(),
+            buf,
         })
     }
 
@@ -212,7 +233,8 @@ impl Dest {
         }
     }
 
-    /// Copies `n` bytes at `at` from `src`, durable on return.
+    /// Copies `n` bytes at `at` from `src` (durable on return for device-dax,
+    /// after [`Dest::finish`] for block devices).
     fn write(&mut self, at: u64, n: u64, src: &mut Source) -> Result<()> {
         match self {
             Dest::Dax(d) => {
@@ -224,22 +246,16 @@ impl Dest {
                 pmem_dax::drain();
                 Ok(())
             }
-            Dest::Block { file, path } => {
-                let mut w = BlockWindow::map(file, path, at, n as usize)?;
-                src.copy_into(at, w.as_mut_slice())?;
-                pmem_dax::drain();
-                w.sync()?;
-                drop(w);
-                // The pages were written back: drop them from the page cache.
-                // SAFETY: posix_fadvise takes no pointers; the fd is open.
-                unsafe {
-                    libc::posix_fadvise(
-                        file.as_raw_fd(),
-                        at as libc::off_t,
-                        n as libc::off_t,
-                        libc::POSIX_FADV_DONTNEED,
-                    )
-                };
+            Dest::Block { file, path, buf } => {
+                let mut done = 0u64;
+                while done < n {
+                    let k = (CHUNK as u64).min(n - done) as usize;
+                    let chunk = &mut buf.as_mut_slice()[..k];
+                    src.read_into(at + done, chunk)?;
+                    file.write_all_at(chunk, at + done)
+                        .map_err(|e| io(path, &format!("write at {}", at + done), e))?;
+                    done += k as u64;
+                }
                 Ok(())
             }
         }
@@ -248,69 +264,7 @@ impl Dest {
     fn finish(&mut self) -> Result<()> {
         match self {
             Dest::Dax(_) => Ok(()),
-            Dest::Block { file, path } => file.sync_all().map_err(|e| io(path, "fsync", e)),
+            Dest::Block { file, path, .. } => file.sync_all().map_err(|e| io(path, "fsync", e)),
         }
-    }
-}
-
-/// A shared, writable mapping of part of a block device (through its page cache).
-struct BlockWindow<'a> {
-    ptr: *mut u8,
-    len: usize,
-    path: &'a Path,
-}
-
-impl<'a> BlockWindow<'a> {
-    fn map(file: &File, path: &'a Path, offset: u64, len: usize) -> Result<Self> {
-        let off = libc::off_t::try_from(offset).map_err(|_| {
-            Error::Internal(format!("{}: offset {offset} too large", path.display()))
-        })?;
-        // SAFETY: a null hint lets the kernel choose free addresses (no
-        // existing mapping is replaced); the fd is open; MAP_FAILED is
-        // checked before the pointer is used.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                // Read in the whole window at once rather than page by page on first touch.
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                file.as_raw_fd(),
-                off,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io(path, "mmap", std::io::Error::last_os_error()));
-        }
-        Ok(BlockWindow {
-            ptr: p.cast(),
-            len,
-            path,
-        })
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: ptr..ptr+len is mapped writable until drop; `&mut self`
-        // makes this the only reference; the device is a new volume's that
-        // nothing else writes.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
-    }
-
-    /// Writes the window back to the device and waits for it.
-    fn sync(&self) -> Result<()> {
-        // SAFETY: the range is exactly this mapping (page-aligned start);
-        // msync changes no memory.
-        let rc = unsafe { libc::msync(self.ptr.cast(), self.len, libc::MS_SYNC) };
-        if rc != 0 {
-            return Err(io(self.path, "msync", std::io::Error::last_os_error()));
-        }
-        Ok(())
-    }
-}
-
-impl Drop for BlockWindow<'_> {
-    fn drop(&mut self) {
-        // SAFETY: ptr/len are what mmap returned; no borrow outlives self.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
     }
 }
