@@ -480,6 +480,22 @@ fn vm_erase_refuses_busy_devices_and_zeroes_free_ones() {
 #[ignore = "tier 3: runs inside the emulated-PMEM VM; run scripts/test"]
 fn vm_emulated_dimms_answer_no_smart_and_injected_bad_blocks_list_like_ndctl() {
     reset(false);
+    // Within one boot a region stays labelled once it was (an earlier test
+    // binary labelled it): then region0's raw namespace is made, not found.
+    if region("region0")["iset_id"].is_u64() {
+        ok(
+            real(&[
+                "create-namespace",
+                "-r",
+                "region0",
+                "-m",
+                "raw",
+                "-s",
+                "64M",
+            ]),
+            "create a raw namespace",
+        );
+    }
     let raw_dev = {
         let ctx = Context::new().expect("libndctl context");
         // QEMU's NVDIMMs implement only the label DSMs: no SMART command at all.
