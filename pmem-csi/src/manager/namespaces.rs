@@ -148,12 +148,21 @@ impl<B: Backend + Send> NamespaceManager<B> {
         self.alloc.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn device(&self, a: &Allocator<B>, ns: &AllocatedNamespace) -> Result<Option<Device>> {
+    /// A backend to read device nodes from, made afresh where the manager
+    /// can: libndctl caches a dax personality's character device from its
+    /// first use, which a namespace made since may outdate (and a stale
+    /// node would name another volume's device).
+    fn reader(&self) -> Result<Option<B>> {
+        self.fresh.as_ref().map(|f| f()).transpose()
+    }
+
+    /// Volume `ns`'s device, its node read through `b` (see [`Self::reader`]).
+    fn device(&self, b: &B, ns: &AllocatedNamespace) -> Result<Option<Device>> {
         let Some((id, record)) = DeviceRecord::parse_namespace_name(&ns.name) else {
             return Ok(None);
         };
         // A disabled namespace has no device node: its volume is missing until it is enabled.
-        let path = (self.path_of)(a.backend(), ns)
+        let path = (self.path_of)(b, ns)
             .map_err(|e| Error::Unavailable(format!("namespace {} of volume {id}: {e}", ns.dev)))?;
         Ok(Some(Device {
             id,
@@ -256,10 +265,10 @@ impl<B: Backend + Send> NamespaceManager<B> {
         if !self.real_devices {
             let mut a = self.lock();
             if let Some(ns) = self.find(&a, id)? {
-                return device_of(self.device(&a, &ns)?, &ns);
+                return device_of(self.device(a.backend(), &ns)?, &ns);
             }
             let ns = self.carve(&mut a, &name, size, params)?;
-            return device_of(self.device(&a, &ns)?, &ns);
+            return device_of(self.device(a.backend(), &ns)?, &ns);
         }
         // Real devices: the space is carved first under a placeholder name,
         // zeroed without holding the allocator, then given the volume's name
@@ -270,7 +279,11 @@ impl<B: Backend + Send> NamespaceManager<B> {
             let (zone, request, path) = {
                 let mut a = self.lock();
                 if let Some(ns) = self.find(&a, id)? {
-                    return device_of(self.device(&a, &ns)?, &ns);
+                    let fresh = self.reader()?;
+                    return device_of(
+                        self.device(fresh.as_ref().unwrap_or(a.backend()), &ns)?,
+                        &ns,
+                    );
                 }
                 if a.find(&placeholder)?.is_some() {
                     a.destroy(&placeholder)?; // Left by a crash: the space is unknown again.
@@ -282,12 +295,8 @@ impl<B: Backend + Send> NamespaceManager<B> {
                     .ok_or_else(|| {
                         Error::Internal(format!("{placeholder}: gone after creation"))
                     })?;
-                // Read afresh: libndctl caches a dax personality's character
-                // device from its first use, which a new namespace may outdate.
-                let path = match &self.fresh {
-                    Some(fresh) => (self.path_of)(&fresh()?, &ns)?,
-                    None => (self.path_of)(a.backend(), &ns)?,
-                };
+                let fresh = self.reader()?;
+                let path = (self.path_of)(fresh.as_ref().unwrap_or(a.backend()), &ns)?;
                 let request = CreateRequest {
                     name: name.clone(),
                     size: ns.size,
@@ -312,7 +321,11 @@ impl<B: Backend + Send> NamespaceManager<B> {
             let ns = a.create(&request)?;
             let landed = a.find(&name)?.map(|(region, ns)| (region, ns.offset));
             if landed.as_ref() == Some(&zone) {
-                return device_of(self.device(&a, &ns)?, &ns);
+                let fresh = self.reader()?;
+                return device_of(
+                    self.device(fresh.as_ref().unwrap_or(a.backend()), &ns)?,
+                    &ns,
+                );
             }
             // The kernel put it elsewhere than planned: not handed out, tried again.
             a.destroy(&name)?;
@@ -396,7 +409,8 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
             return Ok(());
         };
         if erase && self.real_devices {
-            let path = (self.path_of)(a.backend(), &ns)?;
+            let fresh = self.reader()?;
+            let path = (self.path_of)(fresh.as_ref().unwrap_or(a.backend()), &ns)?;
             pmem_ndctl::erase::zero_device(std::path::Path::new(&path), &mut |_, _| {})?;
         }
         a.destroy(&ns.name)?;
@@ -421,10 +435,12 @@ impl<B: Backend + Send> DeviceManager for NamespaceManager<B> {
 
     fn list(&self) -> Result<Vec<Device>> {
         let a = self.lock();
+        let fresh = self.reader()?;
+        let reading = fresh.as_ref().unwrap_or(a.backend());
         let mut out = Vec::new();
         for region in a.backend().regions()? {
             for ns in &region.namespaces {
-                match self.device(&a, ns) {
+                match self.device(reading, ns) {
                     Ok(d) => out.extend(d),
                     Err(Error::Unavailable(_)) => {} // Reported missing by the driver.
                     Err(e) => return Err(e),
