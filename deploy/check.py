@@ -1,16 +1,19 @@
 """Checks deploy/: API schemas, references between manifests, driver flags.
 
-Run through deploy/check, which provides kubernetes-validate and the driver
-binary. Prints one line per problem ("FILE: what is wrong") and exits 1 if
+Run through deploy/check, which provides kubernetes-validate, kustomize and the
+driver binary. Each mode is checked as `kubectl apply -k` applies it: rendered
+by the kustomize kubectl embeds. Prints one line per problem ("FILE: what is wrong") and exits 1 if
 there is any; otherwise prints one summary line and exits 0.
 """
 
 import argparse
 import json
+import os
 import posixpath
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import kubernetes_validate
@@ -20,11 +23,18 @@ import yaml
 VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
 MODES = ("lvm", "direct")
 MODE_LABEL = "pmem-csi.pmem-rs.io/mode"
+# The kubelet directory the manifests name by default, and another one an
+# overlay of deploy/kubelet-dir moves every kubelet path to.
 KUBELET = "/var/lib/kubelet"
+OTHER_KUBELET = "/var/lib/k0s/kubelet"
 # What the driver's volume.rs accepts (Params::parse) and nodeops.rs (size).
 PARAMS = {"eraseAfter", "mode", "dax"}
 BOOLS = {"true", "yes", "1", "false", "no", "0"}
 QUANTITY = re.compile(r"^[0-9]+(k|M|G|T|Ki|Mi|Gi|Ti)?$")
+# What the check understands of a kustomization (anything else could change the
+# objects in ways it does not look at).
+KUSTOMIZATION_KEYS = {"Kustomization": {"apiVersion", "kind", "resources", "components", "configMapGenerator"},
+                      "Component": {"apiVersion", "kind", "replacements"}}
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CSIDriver", "StorageClass"}
 # Values the kubelet puts in $(VAR) references, as far as the check cares.
 FIELD_VALUES = {"spec.nodeName": "node-check", "metadata.namespace": "pmem-csi-check",
@@ -32,9 +42,10 @@ FIELD_VALUES = {"spec.nodeName": "node-check", "metadata.namespace": "pmem-csi-c
 
 
 class Checker:
-    def __init__(self, deploy, driver):
+    def __init__(self, deploy, driver, kustomize):
         self.deploy = deploy
         self.driver = driver
+        self.kustomize = kustomize
         self.errors = []
         self.docs = {}  # path -> [doc]
         self.objects = 0
@@ -82,8 +93,8 @@ class Checker:
 
     # ---- kustomizations and the two modes ----
 
-    def bundle(self, directory, seen=None):
-        """The (path, doc) pairs `kubectl apply -k directory` applies."""
+    def sources(self, directory, seen=None, kind="Kustomization"):
+        """The manifest files `kubectl apply -k directory` reads, components' included."""
         seen = seen if seen is not None else set()
         k = directory / "kustomization.yaml"
         if k in seen:
@@ -94,23 +105,39 @@ class Checker:
             self.fail(directory, "has no kustomization.yaml")
             return []
         spec = self.docs[k][0]
-        if spec.get("kind") != "Kustomization" or set(spec) - {"apiVersion", "kind", "resources"}:
-            self.fail(k, "expected a plain Kustomization with resources only")
+        if spec.get("kind") != kind or set(spec) - KUSTOMIZATION_KEYS[kind]:
+            self.fail(k, f"expected a {kind} with only {', '.join(sorted(KUSTOMIZATION_KEYS[kind]))}")
         out = []
         for r in spec.get("resources", []):
             p = (directory / r).resolve()
             if p.is_dir():
-                out += self.bundle(p, seen)
+                out += self.sources(p, seen)
             elif p in self.docs:
-                out += [(p, d) for d in self.docs[p]]
+                out.append(p)
             else:
                 self.fail(k, f"resource {r} does not exist")
+        for r in spec.get("components", []):
+            out += self.sources((directory / r).resolve(), seen, "Component")
         return out
+
+    def render(self, directory, base=None):
+        """The objects `kubectl apply -k directory` applies, each with the file of deploy/ it
+        comes from (directory is an overlay of base, when given)."""
+        r = subprocess.run([self.kustomize, "build", str(directory)], capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            self.fail(directory, f"kustomize build fails: {r.stderr.strip()}")
+            return [], ""
+        files = {}
+        for p in self.sources(base or directory):
+            for d in self.docs.get(p, []):
+                files[(d.get("kind"), meta(d, "name"))] = p
+        objs = [d for d in yaml.safe_load_all(r.stdout) if d is not None]
+        return [(files.get((d["kind"], meta(d, "name")), directory), d) for d in objs], r.stdout
 
     def kustomizations(self):
         listed = {}
         for m in MODES:
-            for p, _ in self.bundle(self.deploy / m):
+            for p in self.sources(self.deploy / m):
                 listed.setdefault(p, set()).add(m)
         for p in self.docs:
             if p.name != "kustomization.yaml" and "examples" not in p.relative_to(self.deploy).parts:
@@ -129,8 +156,10 @@ class Checker:
 
     # ---- references within one mode ----
 
-    def mode(self, m):
-        objs = self.bundle(self.deploy / m)
+    def mode(self, m, directory=None, kubelet=KUBELET):
+        """Checks deploy/<m> (or an overlay of it in directory) as rendered, its kubelet
+        directory expected at kubelet; returns the CSIDriver's name."""
+        objs, _ = self.render(directory or self.deploy / m, self.deploy / m)
         by_kind = {}
         for p, d in objs:
             by_kind.setdefault(d["kind"], []).append((p, d))
@@ -173,12 +202,12 @@ class Checker:
             self.fail(self.deploy / m, "has no StorageClass")
         for p, sc in classes:
             self.storage_class(p, sc, {dname: m})
-        self.daemonset(*sets[0], m, dname, find)
+        self.daemonset(*sets[0], m, dname, find, kubelet)
         if any(sc.get("allowVolumeExpansion") for _, sc in classes) and not self.resizers.get(m):
             self.fail(self.deploy / m, "a StorageClass allows expansion but no csi-resizer runs")
         return dname
 
-    def daemonset(self, path, ds, m, dname, find):
+    def daemonset(self, path, ds, m, dname, find, kubelet):
         ns = meta(ds, "namespace")
         tmpl = ds["spec"]["template"]
         pod = tmpl["spec"]
@@ -204,7 +233,7 @@ class Checker:
             self.fail(path, "needs exactly one container running pmem-csi-driver (--device-manager)")
             return
         drv = drv[0]
-        args = flags(drv.get("args", []))
+        args = flags(expanded_args(drv))
         if args.get("--driver-name") != dname:
             self.fail(path, f"--driver-name {args.get('--driver-name')!r} is not the CSIDriver {dname}")
         if args.get("--device-manager") != m:
@@ -217,35 +246,34 @@ class Checker:
             self.fail(path, "the driver container must be privileged")
         self.dry_run(path, drv)
 
+        # The kubelet's directory: mounted whole at its own path, shared both ways (the kubelet
+        # hands over host paths beneath it and must see the mounts made there).
+        if args.get("--kubelet-dir") != kubelet:
+            self.fail(path, f"--kubelet-dir is {args.get('--kubelet-dir')!r}, not the kubelet's directory {kubelet}")
+        mnt = [vm for vm in drv.get("volumeMounts", []) if vm["mountPath"] == kubelet]
+        if not mnt or mnt[0].get("mountPropagation") != "Bidirectional" \
+                or host_path(drv, volumes, kubelet) != kubelet:
+            self.fail(path, f"the driver must mount the host's {kubelet} at the same path with Bidirectional propagation")
+        # The kubelet finds the CSI socket by its host path; the sidecars by theirs.
         endpoint = args.get("--endpoint", "")
         sock = endpoint.removeprefix("unix://")
-        sock_vol = mounted_volume(drv, posixpath.dirname(sock))
-        host_dir = f"{KUBELET}/plugins/{dname}"
-        if not endpoint.startswith("unix:///") or not sock_vol:
-            self.fail(path, f"--endpoint {endpoint!r} is not in a directory mounted from a volume")
-            return
-        if volumes.get(sock_vol, {}).get("hostPath", {}).get("path") != host_dir:
-            self.fail(path, f"socket volume {sock_vol} must be the host's {host_dir}")
-        # The kubelet finds the driver by its host path; sidecars by theirs.
+        want = f"{kubelet}/plugins/{dname}/csi.sock"
+        if not endpoint.startswith("unix:///") or host_path(drv, volumes, sock) != want:
+            self.fail(path, f"--endpoint {endpoint!r} is not the host's {want}")
         for c in containers.values():
             if c is drv:
                 continue
-            a = flags(c.get("args", []))
-            addr = a.get("--csi-address")
+            addr = flags(expanded_args(c)).get("--csi-address")
             if addr is None:
                 self.fail(path, f"container {c['name']} has no --csi-address")
-                continue
-            if mounted_volume(c, posixpath.dirname(addr)) != sock_vol or posixpath.basename(addr) != posixpath.basename(sock):
-                self.fail(path, f"{c['name']}: --csi-address {addr} is not the driver's socket {sock}")
-            reg = a.get("--kubelet-registration-path")
-            if reg is not None and reg != f"{host_dir}/{posixpath.basename(sock)}":
-                self.fail(path, f"{c['name']}: --kubelet-registration-path {reg} is not {host_dir}/{posixpath.basename(sock)}")
+            elif host_path(c, volumes, addr) != want:
+                self.fail(path, f"{c['name']}: --csi-address {addr} is not the driver's socket, the host's {want}")
         # The driver registers itself: its socket in the kubelet's registry, the CSI socket's host path.
         reg_sock = args.get("--registration-socket", "")
-        if mounted_host_path(drv, volumes, posixpath.dirname(reg_sock)) != f"{KUBELET}/plugins_registry":
-            self.fail(path, f"--registration-socket {reg_sock!r} is not in the host's {KUBELET}/plugins_registry")
-        if args.get("--kubelet-registration-path") != f"{host_dir}/{posixpath.basename(sock)}":
-            self.fail(path, f"--kubelet-registration-path must be {host_dir}/{posixpath.basename(sock)}")
+        if posixpath.dirname(host_path(drv, volumes, reg_sock) or "") != f"{kubelet}/plugins_registry":
+            self.fail(path, f"--registration-socket {reg_sock!r} is not in the host's {kubelet}/plugins_registry")
+        if args.get("--kubelet-registration-path") != want:
+            self.fail(path, f"--kubelet-registration-path must be {want}")
         resizers = [c for c in containers.values() if "csi-resizer" in c.get("image", "")]
         if resizers and flags(resizers[0].get("args", [])).get("--leader-election") != "true":
             self.fail(path, "the resizer runs on every node: it needs --leader-election=true")
@@ -262,15 +290,12 @@ class Checker:
                                ("POD_NAME", "metadata.name")):
                 if env.get(var) != field:
                     self.fail(path, f"the provisioner needs env {var} from {field}")
-        # Mounts the kubelet asks for, at the host's own paths, shared both ways.
-        for d in (f"{KUBELET}/pods", f"{KUBELET}/plugins", args.get("--state-dir", "/var/lib/pmem-csi")):
-            mnt = [vm for vm in drv.get("volumeMounts", []) if vm["mountPath"] == d]
-            if not mnt or mnt[0].get("mountPropagation") != "Bidirectional":
-                self.fail(path, f"the driver must mount {d} with Bidirectional propagation")
-            elif d.startswith(KUBELET) and volumes[mnt[0]["name"]].get("hostPath", {}).get("path") != d:
-                self.fail(path, f"the driver must mount the host's {d} at the same path")
+        state = args.get("--state-dir", "/var/lib/pmem-csi")
+        mnt = [vm for vm in drv.get("volumeMounts", []) if vm["mountPath"] == state]
+        if not mnt or mnt[0].get("mountPropagation") != "Bidirectional":
+            self.fail(path, f"the driver must mount {state} with Bidirectional propagation")
         for d in ("/dev", "/sys"):
-            if mounted_host_path(drv, volumes, d) != d:
+            if host_path(drv, volumes, d) != d:
                 self.fail(path, f"the driver must mount the host's {d}")
         # The driver answers its liveness probe on its metrics server.
         probe = drv.get("livenessProbe", {}).get("httpGet", {})
@@ -278,6 +303,30 @@ class Checker:
         metrics_port = args.get("--metrics-listen", "").rpartition(":")[2]
         if probe.get("path") != "/healthz" or str(ports.get(probe.get("port"), probe.get("port"))) != metrics_port:
             self.fail(path, f"the driver's liveness probe must ask /healthz on its --metrics-listen port {metrics_port}")
+
+    def kubelet_dir(self, m):
+        """An overlay that sets deploy/kubelet-dir's one value, as README tells, moves every
+        kubelet path of deploy/<m> and leaves the mode correct."""
+        with tempfile.TemporaryDirectory() as tmp:
+            Path(tmp, "kustomization.yaml").write_text(yaml.safe_dump({
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [os.path.relpath(self.deploy / m, tmp)],
+                "components": [os.path.relpath(self.deploy / "kubelet-dir", tmp)],
+                "configMapGenerator": [{"name": "pmem-csi-kubelet-dir", "behavior": "merge",
+                                        "literals": [f"path={OTHER_KUBELET}"]}],
+            }))
+            before = len(self.errors)
+            _, text = self.render(Path(tmp), self.deploy / m)
+            if len(self.errors) > before:
+                return
+            if KUBELET in text:
+                self.fail(self.deploy / m, f"{KUBELET} is still named after an overlay set the kubelet "
+                                           f"directory to {OTHER_KUBELET}: make it follow deploy/kubelet-dir")
+            before = len(self.errors)
+            self.mode(m, Path(tmp), OTHER_KUBELET)
+            self.errors[before:] = [f"deploy/{m} with the kubelet directory moved to {OTHER_KUBELET}: {e}"
+                                    for e in self.errors[before:]]
 
     def pod_container(self, path, c, volumes, used):
         defined = {e["name"] for e in c.get("env", [])}
@@ -292,14 +341,7 @@ class Checker:
 
     def dry_run(self, path, c):
         """Runs the driver with the container's arguments, as the kubelet expands them."""
-        env = {}
-        for e in c.get("env", []):
-            if "value" in e:
-                env[e["name"]] = e["value"]
-            else:
-                env[e["name"]] = FIELD_VALUES.get(e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath"), "x")
-        args = [re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda mt: env.get(mt.group(1), mt.group(0)), a)
-                for a in c.get("args", [])]
+        args = expanded_args(c)
         cmd = [self.driver, *args, "--dry-run"]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         if r.returncode != 0:
@@ -336,7 +378,7 @@ class Checker:
         ex = {p: ds for p, ds in self.docs.items() if p.parent == self.deploy / "examples"}
         classes = {}
         for m in MODES:
-            for p, d in self.bundle(self.deploy / m):
+            for p, d in self.render(self.deploy / m)[0]:
                 if d["kind"] == "StorageClass":
                     classes[d["metadata"]["name"]] = drivers.get(d["provisioner"])
         for p, ds in ex.items():
@@ -432,6 +474,7 @@ class Checker:
             d = self.mode(m)
             if d:
                 drivers[d] = m
+            self.kubelet_dir(m)
         if len(drivers) != len(MODES):
             self.fail(self.deploy, "each mode needs a CSIDriver of its own name")
         self.examples(drivers)
@@ -469,16 +512,33 @@ def env_fields(c):
     return {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for e in c.get("env", [])}
 
 
-def mounted_volume(c, path):
+def expanded_args(c):
+    """The container's arguments with $(VAR) expanded from its env, as the kubelet does."""
+    env = {}
+    for e in c.get("env", []):
+        if "value" in e:
+            env[e["name"]] = e["value"]
+        else:
+            env[e["name"]] = FIELD_VALUES.get(e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath"), "x")
+    return [re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda mt: env.get(mt.group(1), mt.group(0)), a)
+            for a in c.get("args", [])]
+
+
+def host_path(c, volumes, path):
+    """The host path a path in the container is, through its hostPath mounts; None if none."""
+    best = None
     for vm in c.get("volumeMounts", []):
-        if vm["mountPath"].rstrip("/") == path.rstrip("/"):
-            return vm["name"]
-    return None
-
-
-def mounted_host_path(c, volumes, path):
-    v = mounted_volume(c, path)
-    return volumes.get(v, {}).get("hostPath", {}).get("path") if v else None
+        mp = vm["mountPath"].rstrip("/") or "/"
+        if path == mp or path.startswith(mp.rstrip("/") + "/"):
+            if best is None or len(mp) > len(best[0]):
+                best = (mp, vm)
+    if best is None:
+        return None
+    mp, vm = best
+    host = volumes.get(vm["name"], {}).get("hostPath", {}).get("path")
+    if host is None:
+        return None
+    return posixpath.normpath(posixpath.join(host, vm.get("subPath", ""), posixpath.relpath(path, mp)))
 
 
 def workspace_version(_deploy):
@@ -490,10 +550,11 @@ def workspace_version(_deploy):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--driver", required=True, help="the pmem-csi-driver binary")
+    ap.add_argument("--kustomize", required=True, help="the kustomize binary kubectl embeds")
     ap.add_argument("deploy", nargs="?", default=str(Path(__file__).resolve().parent))
     a = ap.parse_args()
     deploy = Path(a.deploy).resolve()
-    c = Checker(deploy, a.driver)
+    c = Checker(deploy, a.driver, a.kustomize)
     drivers = c.run()
     for e in c.errors:
         print(f"deploy/check: {e}", file=sys.stderr)
