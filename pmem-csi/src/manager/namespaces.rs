@@ -237,7 +237,8 @@ const PLACEHOLDER: &str = "zeroing";
 /// What makes a label-less region usable by direct mode (or use lvm mode, which converts it).
 const LABEL_FIX: &str = "give the DIMMs labels: `ndctl disable-region all && ndctl init-labels -f all && ndctl enable-region all` (this discards what the regions hold), or run the driver with --device-manager lvm, which uses label-less regions as they are";
 
-/// How often a create zeroes a new place when the free space moved meanwhile.
+/// How often a create writes a new place: once without the allocator held, then with it
+/// held until the kernel puts the namespace where the allocator planned.
 const PLACEMENT_ATTEMPTS: usize = 4;
 
 /// Whether `name` is a placeholder this manager made.
@@ -271,12 +272,14 @@ impl<B: Backend + Send> NamespaceManager<B> {
             return device_of(self.device(a.backend(), &ns)?, &ns);
         }
         // Real devices: the space is carved first under a placeholder name,
-        // zeroed without holding the allocator, then given the volume's name
-        // where the allocator will put it; if that moved meanwhile (other
-        // volumes came and went), the new place is zeroed the same way.
+        // zeroed, then given the volume's name where the allocator will put
+        // it. The first time the allocator is not held while the space is
+        // written (other volumes come and go meanwhile); if that moved the
+        // free space, the new place is written with the allocator held, as a
+        // delete holds it while erasing, so it cannot move again.
         let placeholder = placeholder_name(id);
-        for _ in 0..PLACEMENT_ATTEMPTS {
-            let (zone, request, path) = {
+        for attempt in 0..PLACEMENT_ATTEMPTS {
+            let (zone, request, path, held) = {
                 let mut a = self.lock();
                 if let Some(ns) = self.find(&a, id)? {
                     let fresh = self.reader()?;
@@ -302,7 +305,7 @@ impl<B: Backend + Send> NamespaceManager<B> {
                     size: ns.size,
                     layout: ns.layout,
                 };
-                (zone, request, path)
+                (zone, request, path, (attempt > 0).then_some(a))
             };
             let written = match fill {
                 Some(f) => f(Path::new(&path), false),
@@ -310,7 +313,7 @@ impl<B: Backend + Send> NamespaceManager<B> {
                     .map(|_| ())
                     .map_err(|e| Error::Internal(format!("{id}: space not zeroed: {e}"))),
             };
-            let mut a = self.lock();
+            let mut a = held.unwrap_or_else(|| self.lock());
             a.destroy(&placeholder)?;
             written?;
             let plan = a.plan(&request)?;
@@ -331,7 +334,7 @@ impl<B: Backend + Send> NamespaceManager<B> {
             a.destroy(&name)?;
         }
         Err(Error::Unavailable(format!(
-            "{id}: the free space moved each time it was zeroed ({PLACEMENT_ATTEMPTS} times); retry"
+            "{id}: the namespace never landed where its space was written ({PLACEMENT_ATTEMPTS} times); retry"
         )))
     }
 }
@@ -563,5 +566,64 @@ mod tests {
             .find(|d| d.id == id("a"))
             .unwrap();
         assert_eq!(a.record.unwrap().phase, Phase::Acknowledged);
+    }
+
+    /// Only a fake can move the free space at will while a new volume's space is written: the
+    /// simulator, treated as real devices, with a fill that deletes a volume whenever it runs
+    /// without the allocator held. Each delete frees a region tighter than the last place.
+    #[test]
+    fn fake_devices_free_space_moving_while_written_is_written_once_more_with_the_allocator_held() {
+        const GIB: u64 = 1 << 30;
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = [8 * GIB, 6 * GIB, 5 * GIB, 4 * GIB, 3 * GIB, 2 * GIB];
+        let mut m = NamespaceManager::sim(&sizes, dir.path().join("sim.json")).unwrap();
+        let p = Params::default();
+        // Regions 1..5 full but for a hole smaller than the new volume.
+        let fillers: Vec<VolumeId> = (1..sizes.len())
+            .map(|i| id(&format!("filler-{i}")))
+            .collect();
+        for (f, size) in fillers.iter().zip(&sizes[1..]) {
+            m.create(f, size - 256 * (1 << 20), &p, &rec(Phase::Acknowledged))
+                .unwrap();
+        }
+        let (first_freed, _) = m
+            .lock()
+            .find(&rec(Phase::Acknowledged).namespace_name(&fillers[0]))
+            .unwrap()
+            .unwrap();
+        m.real_devices = true;
+        let m = m;
+        let calls = std::sync::Mutex::new(Vec::new());
+        let fill = |_: &Path, _| {
+            let mut calls = calls.lock().unwrap();
+            let held = m.alloc.try_lock().is_err();
+            if !held {
+                let next = &fillers[calls.len()];
+                m.delete(next, false).unwrap();
+            }
+            calls.push(held);
+            Ok(())
+        };
+        let new = id("new");
+        m.create_filled(&new, GIB / 2, &p, &rec(Phase::Pending), &fill)
+            .expect("created although the free space moved");
+        assert_eq!(
+            *calls.lock().unwrap(),
+            vec![false, true],
+            "written once without the allocator, once more with it held"
+        );
+        let a = m.lock();
+        let (region, _) = a
+            .find(&rec(Phase::Pending).namespace_name(&new))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            region, first_freed,
+            "the volume is where the first delete made room"
+        );
+        assert!(
+            a.find(&placeholder_name(&new)).unwrap().is_none(),
+            "no placeholder left"
+        );
     }
 }
