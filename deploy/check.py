@@ -50,6 +50,8 @@ class Checker:
         self.docs = {}  # path -> [doc]
         self.objects = 0
         self.resizers = {}  # mode -> resizer containers in its DaemonSet
+        self.rendered = {}  # directory -> what render() returned
+        self.listed = {}  # directory -> what sources() returned
 
     def fail(self, path, msg):
         self.errors.append(f"{self.rel(path)}: {msg}")
@@ -94,8 +96,12 @@ class Checker:
     # ---- kustomizations and the two modes ----
 
     def sources(self, directory, seen=None, kind="Kustomization"):
-        """The manifest files `kubectl apply -k directory` reads, components' included."""
-        seen = seen if seen is not None else set()
+        """The manifest files `kubectl apply -k directory` reads, components' included
+        (read, and its problems reported, once per directory)."""
+        if seen is None:
+            if directory not in self.listed:
+                self.listed[directory] = self.sources(directory, set(), kind)
+            return self.listed[directory]
         k = directory / "kustomization.yaml"
         if k in seen:
             self.fail(k, "included twice")
@@ -122,7 +128,12 @@ class Checker:
 
     def render(self, directory, base=None):
         """The objects `kubectl apply -k directory` applies, each with the file of deploy/ it
-        comes from (directory is an overlay of base, when given)."""
+        comes from (directory is an overlay of base, when given). Built once per directory."""
+        if directory not in self.rendered:
+            self.rendered[directory] = self.build(directory, base)
+        return self.rendered[directory]
+
+    def build(self, directory, base):
         r = subprocess.run([self.kustomize, "build", str(directory)], capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
             self.fail(directory, f"kustomize build fails: {r.stderr.strip()}")
@@ -318,13 +329,10 @@ class Checker:
             }))
             before = len(self.errors)
             _, text = self.render(Path(tmp), self.deploy / m)
-            if len(self.errors) > before:
-                return
-            if KUBELET in text:
-                self.fail(self.deploy / m, f"{KUBELET} is still named after an overlay set the kubelet "
-                                           f"directory to {OTHER_KUBELET}: make it follow deploy/kubelet-dir")
-            before = len(self.errors)
-            self.mode(m, Path(tmp), OTHER_KUBELET)
+            if len(self.errors) == before:
+                if KUBELET in text:
+                    self.fail(self.deploy / m, f"{KUBELET} is still named: make it follow deploy/kubelet-dir")
+                self.mode(m, Path(tmp), OTHER_KUBELET)
             self.errors[before:] = [f"deploy/{m} with the kubelet directory moved to {OTHER_KUBELET}: {e}"
                                     for e in self.errors[before:]]
 
