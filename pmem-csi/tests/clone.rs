@@ -101,14 +101,8 @@ async fn clone_is_advertised_and_the_clone_names_its_source_everywhere() {
         .volume
         .unwrap();
     assert_eq!(source_of(&got).as_deref(), Some(src.volume_id.as_str()));
-    let entries = c
-        .controller
-        .list_volumes(ListVolumesRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .entries;
-    let listed_copy = entries
+    let listed = entries(&mut c).await;
+    let listed_copy = listed
         .iter()
         .filter_map(|e| e.volume.as_ref())
         .find(|v| v.volume_id == copy.volume_id)

@@ -188,15 +188,20 @@ pub fn acknowledged_devices(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The volume ids ListVolumes reports, sorted.
-pub async fn listed(c: &mut Clients) -> Vec<String> {
-    let mut ids: Vec<String> = c
-        .controller
+/// What ListVolumes reports.
+pub async fn entries(c: &mut Clients) -> Vec<list_volumes_response::Entry> {
+    c.controller
         .list_volumes(ListVolumesRequest::default())
         .await
-        .unwrap()
+        .expect("ListVolumes")
         .into_inner()
         .entries
+}
+
+/// The volume ids ListVolumes reports, sorted.
+pub async fn listed(c: &mut Clients) -> Vec<String> {
+    let mut ids: Vec<String> = entries(c)
+        .await
         .into_iter()
         .map(|e| e.volume.unwrap().volume_id)
         .collect();

@@ -112,16 +112,7 @@ async fn lifecycle(mode: &'static str) {
         .expect("ephemeral publish");
     assert!(mount_options(&target).is_some());
     std::fs::write(target.join("scratch"), b"x").expect("write ephemeral");
-    assert_eq!(
-        c.controller
-            .list_volumes(ListVolumesRequest::default())
-            .await
-            .unwrap()
-            .into_inner()
-            .entries
-            .len(),
-        1
-    );
+    assert_eq!(entries(&mut c).await.len(), 1);
     c.node
         .node_unpublish_volume(NodeUnpublishVolumeRequest {
             volume_id: "csi-0123456789abcdef".into(),
@@ -129,14 +120,7 @@ async fn lifecycle(mode: &'static str) {
         })
         .await
         .expect("ephemeral unpublish");
-    assert!(c
-        .controller
-        .list_volumes(ListVolumesRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .entries
-        .is_empty());
+    assert!(entries(&mut c).await.is_empty());
 
     // Killed and restarted in the middle of a lifecycle: the volume is still served.
     let cap = mount_cap();
@@ -218,14 +202,7 @@ async fn lifecycle(mode: &'static str) {
         assert_eq!(refused.code(), tonic::Code::Unimplemented, "{refused:?}");
     }
     unpublish_unstage_delete(&mut c, &v, &staging, &target).await;
-    assert!(c
-        .controller
-        .list_volumes(ListVolumesRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .entries
-        .is_empty());
+    assert!(entries(&mut c).await.is_empty());
     assert_eq!(d.mode, mode);
     d.kill();
 }
@@ -245,7 +222,7 @@ async fn vm_csi_lifecycle_direct() {
 async fn stress(mode: &'static str, volumes: usize) {
     reset();
     let d = Driver::start(mode);
-    let c = clients(&d.sock).await;
+    let mut c = clients(&d.sock).await;
     let mut tasks = Vec::new();
     for client in 0..10 {
         let mut ctl = c.controller.clone();
@@ -271,14 +248,7 @@ async fn stress(mode: &'static str, volumes: usize) {
     for t in tasks {
         t.await.expect("client task").expect("no error under load");
     }
-    let mut ctl = c.controller.clone();
-    assert!(ctl
-        .list_volumes(ListVolumesRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .entries
-        .is_empty());
+    assert!(entries(&mut c).await.is_empty());
     d.kill();
     let lvs = sh("lvs --noheadings -o lv_name 2>/dev/null");
     assert!(lvs.trim().is_empty(), "{mode}: LVs left behind: {lvs}");
@@ -331,13 +301,7 @@ async fn state_dir_lost(mode: &'static str) {
     std::fs::remove_dir_all(format!("{WORK}/state")).expect("state dir removed");
     let d = Driver::start(mode);
     let mut c = clients(&d.sock).await;
-    let listed = c
-        .controller
-        .list_volumes(ListVolumesRequest::default())
-        .await
-        .expect("list")
-        .into_inner()
-        .entries;
+    let listed = entries(&mut c).await;
     assert_eq!(listed.len(), vols.len(), "{mode}: every volume is listed");
     for (i, (v, staging, target)) in vols.iter().enumerate() {
         let got = c
@@ -366,14 +330,7 @@ async fn state_dir_lost(mode: &'static str) {
         );
         unpublish_unstage_delete(&mut c, v, staging, target).await;
     }
-    assert!(c
-        .controller
-        .list_volumes(ListVolumesRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .entries
-        .is_empty());
+    assert!(entries(&mut c).await.is_empty());
     if mode == "lvm" {
         assert!(
             !sh("lvs --noheadings -o lv_name 2>/dev/null").contains("vol-"),

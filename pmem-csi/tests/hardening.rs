@@ -133,14 +133,8 @@ async fn device_missing_at_start_is_served_when_back() {
         "{cond:?}"
     );
     assert!(!condition(&mut c, &other).await.abnormal);
-    let list = c
-        .controller
-        .list_volumes(ListVolumesRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let list = entries(&mut c).await;
     let entry = list
-        .entries
         .iter()
         .find(|e| e.volume.as_ref().unwrap().volume_id == gone)
         .unwrap();

@@ -78,13 +78,8 @@ fn fake(dir: &std::path::Path) -> Arc<FakeMediaManager> {
 }
 
 async fn conditions(c: &mut Clients) -> Vec<(String, bool, String)> {
-    let mut out: Vec<(String, bool, String)> = c
-        .controller
-        .list_volumes(ListVolumesRequest::default())
+    let mut out: Vec<(String, bool, String)> = entries(c)
         .await
-        .unwrap()
-        .into_inner()
-        .entries
         .into_iter()
         .map(|e| {
             let v = e.volume.unwrap();
